@@ -1,0 +1,37 @@
+"""Flyt for Python: a zero-dependency workflow engine of nodes, actions and flows.
+
+The public API of ``shared/API.md``; see the README for a tour.
+"""
+
+from .batch import BatchConfig, BatchFlow, BatchNode, FlowInputs
+from .context import Context
+from .errors import BatchError, BindError, Cancelled, DeadlineExceeded, FlytError, NodeError
+from .flow import Flow
+from .node import DEFAULT_ACTION, FallbackNode, Node, RetryableNode, run
+from .pool import WorkerPool, to_slice
+from .store import SharedStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_ACTION",
+    "BatchConfig",
+    "BatchError",
+    "BatchFlow",
+    "BatchNode",
+    "BindError",
+    "Cancelled",
+    "Context",
+    "DeadlineExceeded",
+    "FallbackNode",
+    "Flow",
+    "FlowInputs",
+    "FlytError",
+    "Node",
+    "NodeError",
+    "RetryableNode",
+    "SharedStore",
+    "WorkerPool",
+    "run",
+    "to_slice",
+]

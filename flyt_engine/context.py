@@ -1,0 +1,258 @@
+"""Context: cancellation, deadlines, values and observers, passed to every phase.
+
+A ``Context`` is immutable; ``with_*`` methods return children. Cancellation lives in a
+small shared ``_Signal`` so that deriving a context for values or observers costs one
+object and cancelling a parent reaches every child. The engine's hot path reads
+``ctx._signal.error`` (one attribute) to check for cancellation.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .errors import Cancelled, DeadlineExceeded
+
+Observer = Callable[[Any], None]
+
+
+class _Signal:
+    """Cancellation state shared by a context and the children derived for values."""
+
+    __slots__ = ("error", "_event", "_children", "_parent", "_timer", "__weakref__")
+
+    def __init__(self, parent: _Signal | None) -> None:
+        self.error: Cancelled | None = None
+        self._event = threading.Event()
+        self._children: set[_Signal] = set()
+        self._parent = parent
+        self._timer: threading.Timer | None = None
+        if parent is not None:
+            with _LOCK:
+                if parent.error is None:
+                    parent._children.add(self)
+            if parent.error is not None:
+                self.cancel(parent.error)
+
+    def cancel(self, error: Cancelled) -> None:
+        with _LOCK:
+            if self.error is not None:
+                return
+            self.error = error
+            children = list(self._children)
+            self._children.clear()
+            if self._parent is not None:
+                self._parent._children.discard(self)
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        self._event.set()
+        for child in children:
+            child.cancel(error)
+
+    def release(self) -> None:
+        """Detach from the parent without cancelling (the cancel function was not called)."""
+        with _LOCK:
+            if self._parent is not None:
+                self._parent._children.discard(self)
+
+    def wait(self, seconds: float) -> bool:
+        return self._event.wait(seconds)
+
+
+class _NeverSignal:
+    """The background signal: never cancelled, sleeps plainly."""
+
+    __slots__ = ()
+    error = None
+
+    def wait(self, seconds: float) -> bool:
+        time.sleep(seconds)
+        return False
+
+
+_LOCK = threading.Lock()
+_NEVER = _NeverSignal()
+_run_counter = iter(range(1, 1 << 62))
+
+
+class Context:
+    """What every phase receives first: cancellation, deadline, values, observers.
+
+    Build one with ``Context.background()`` and derive children with ``with_cancel``,
+    ``with_timeout``, ``with_value`` and ``with_observer``. A child is cancelled when its
+    parent is.
+    """
+
+    __slots__ = ("_signal", "_values", "_emit", "_observers", "_run_id", "_path", "_deadline")
+
+    def __init__(self) -> None:
+        self._signal: Any = _NEVER
+        self._values: dict[Any, Any] | None = None
+        self._emit: Observer | None = None
+        self._observers: tuple[Observer, ...] = ()
+        self._run_id: int = 0
+        self._path: tuple[str, ...] = ()
+        self._deadline: float | None = None
+
+    @classmethod
+    def background(cls) -> Context:
+        """A context that is never cancelled and carries no values: the root of all others."""
+        return cls()
+
+    def _derive(self) -> Context:
+        child = Context.__new__(Context)
+        child._signal = self._signal
+        child._values = self._values
+        child._emit = self._emit
+        child._observers = self._observers
+        child._run_id = self._run_id
+        child._path = self._path
+        child._deadline = self._deadline
+        return child
+
+    # -- cancellation -------------------------------------------------------------------
+    def with_cancel(self) -> tuple[Context, Callable[[], None]]:
+        """A child context and the function that cancels it (and its own children)."""
+        child = self._derive()
+        signal = _Signal(self._signal if isinstance(self._signal, _Signal) else None)
+        child._signal = signal
+
+        def cancel() -> None:
+            signal.cancel(Cancelled("context cancelled"))
+
+        return child, cancel
+
+    def with_timeout(self, seconds: float) -> tuple[Context, Callable[[], None]]:
+        """A child context cancelled with ``DeadlineExceeded`` after ``seconds``.
+
+        The returned function cancels it early (call it when done, as with Go's ``cancel``).
+        """
+        if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+            raise TypeError(f"with_timeout takes seconds as a number, not {type(seconds).__name__}")
+        child, cancel = self.with_cancel()
+        signal: _Signal = child._signal
+        deadline = time.monotonic() + max(0.0, seconds)
+        if self._deadline is None or deadline < self._deadline:
+            child._deadline = deadline
+        if seconds <= 0:
+            signal.cancel(DeadlineExceeded("context deadline exceeded"))
+        elif signal.error is None:
+            timer = threading.Timer(seconds, signal.cancel, (DeadlineExceeded("context deadline exceeded"),))
+            timer.daemon = True
+            signal._timer = timer
+            timer.start()
+        return child, cancel
+
+    @property
+    def cancelled(self) -> bool:
+        """True once this context (or an ancestor) was cancelled or timed out."""
+        return self._signal.error is not None
+
+    @property
+    def deadline(self) -> float | None:
+        """The ``time.monotonic()`` instant this context expires at, or ``None``."""
+        return self._deadline
+
+    def error(self) -> Cancelled | None:
+        """The ``Cancelled`` (or ``DeadlineExceeded``) of this context, else ``None``."""
+        return self._signal.error
+
+    def check(self) -> None:
+        """Raise the context's ``Cancelled`` error if it was cancelled; else do nothing."""
+        error = self._signal.error
+        if error is not None:
+            raise _fresh(error)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds``; raise ``Cancelled`` at once if the context is cancelled meanwhile."""
+        self.check()
+        if seconds > 0 and self._signal.wait(seconds):
+            raise _fresh(self._signal.error)
+
+    def done(self) -> threading.Event | None:
+        """An ``Event`` set on cancellation (``None`` for a context that cannot be cancelled)."""
+        return getattr(self._signal, "_event", None)
+
+    # -- values -------------------------------------------------------------------------
+    def with_value(self, key: Any, value: Any) -> Context:
+        """A child context that also carries ``key`` → ``value``."""
+        child = self._derive()
+        values = dict(self._values) if self._values else {}
+        values[key] = value
+        child._values = values
+        return child
+
+    def value(self, key: Any, default: Any = None) -> Any:
+        """The value stored under ``key`` by this context or an ancestor, else ``default``."""
+        values = self._values
+        if values is None:
+            return default
+        return values.get(key, default)
+
+    # -- observers ----------------------------------------------------------------------
+    def with_observer(self, observer: Observer) -> Context:
+        """A child context whose runs report every ``Event`` to ``observer`` as well.
+
+        Observers are called synchronously on the thread doing the work; one that blocks
+        pauses the run at that checkpoint.
+        """
+        if not callable(observer):
+            raise TypeError(f"an observer must be callable, not {type(observer).__name__}")
+        child = self._derive()
+        child._observers = self._observers + (observer,)
+        child._emit = _fan_out(child._observers)
+        return child
+
+    @property
+    def observers(self) -> tuple[Observer, ...]:
+        """The observers runs under this context report to."""
+        return self._observers
+
+    @property
+    def run_id(self) -> int:
+        """The id of the observed run this context belongs to (0 outside a run)."""
+        return self._run_id
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """The node names from the outermost flow down to the node running with this context."""
+        return self._path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as a background context with the same values: cancellation and observers
+        stay in this process (what a process pool or a Dask worker receives)."""
+        return (_detached, (self._values,))
+
+    def __repr__(self) -> str:
+        state = "cancelled" if self.cancelled else "active"
+        return f"<Context {state} observers={len(self._observers)} values={len(self._values or ())}>"
+
+
+def _detached(values: dict[Any, Any] | None) -> Context:
+    ctx = Context()
+    ctx._values = values
+    return ctx
+
+
+def _fan_out(observers: tuple[Observer, ...]) -> Observer:
+    if len(observers) == 1:
+        return observers[0]
+
+    def emit(event: Any) -> None:
+        for observer in observers:
+            observer(event)
+
+    return emit
+
+
+def _fresh(error: Cancelled) -> Cancelled:
+    """A new exception of the same kind, so tracebacks of different raisers never mix."""
+    return type(error)(*error.args)
+
+
+def new_run_id() -> int:
+    """A fresh id for a top-level run (unique within this process)."""
+    return next(_run_counter)

@@ -1,0 +1,67 @@
+"""The engine's exceptions: one base class, and one subclass per way a run can fail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FlytError(Exception):
+    """Base of every error the engine raises."""
+
+
+class Cancelled(FlytError):
+    """The run's context was cancelled (Go's ``context.Canceled``)."""
+
+
+class DeadlineExceeded(Cancelled, TimeoutError):
+    """The run's context passed its deadline (Go's ``context.DeadlineExceeded``)."""
+
+
+class NodeError(FlytError):
+    """A node failed in one phase; the original exception is ``__cause__``.
+
+    ``node`` is the node object, ``node_name`` its name, ``phase`` one of ``"prep"``,
+    ``"exec"`` or ``"post"``, ``attempts`` the number of exec attempts made.
+    """
+
+    def __init__(self, node: Any, phase: str, attempts: int, error: BaseException | None) -> None:
+        self.node = node
+        self.node_name: str = node if isinstance(node, str) else getattr(node, "name", type(node).__name__)
+        self.phase = phase
+        self.attempts = attempts
+        self.error = error
+        detail = f"{type(error).__name__}: {error}" if error is not None else "failed"
+        super().__init__(
+            f"node {self.node_name!r} failed in {phase} after {attempts} exec "
+            f"attempt{'s' if attempts != 1 else ''}: {detail}"
+        )
+
+    def __reduce__(self):  # keep NodeError picklable (process pools, Dask)
+        return (type(self), (self.node_name, self.phase, self.attempts, self.error))
+
+
+class BatchError(FlytError):
+    """Some items of a batch failed; the finished items' results are not lost.
+
+    ``errors`` is index-aligned with the items (``None`` where the item succeeded),
+    ``results`` holds the partial results, ``message`` says e.g. ``"2/5 items failed"``.
+    """
+
+    def __init__(
+        self, message: str, errors: list[BaseException | None], results: list[Any], node_name: str = ""
+    ) -> None:
+        self.message = message
+        self.errors = errors
+        self.results = results
+        self.node_name = node_name
+        first = next(((i, e) for i, e in enumerate(errors) if e is not None), None)
+        detail = f" (first: item #{first[0]}: {type(first[1]).__name__}: {first[1]})" if first else ""
+        where = f"batch {node_name!r}: " if node_name else ""
+        super().__init__(f"{where}{message}{detail}")
+
+    def __reduce__(self):
+        return (type(self), (self.message, self.errors, self.results, self.node_name))
+
+
+class BindError(FlytError):
+    """``SharedStore.bind`` could not produce the requested type; the message says why."""

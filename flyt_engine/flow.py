@@ -1,0 +1,136 @@
+"""Flow: nodes connected by actions; itself a node, so flows nest."""
+
+from __future__ import annotations
+
+from time import monotonic
+from typing import Any
+
+from .context import Context
+from .errors import FlytError
+from .events import NodeFinished
+from .node import DEFAULT_ACTION, Node, _run_observed, _run_plain, run
+from .store import SharedStore
+
+
+class Flow(Node):
+    """Runs its start node, follows the returned action to the next node, and repeats
+    until an action has no transition or leads to ``None``.
+
+    Transitions live on the flow, keyed by node identity, so one node object may sit in
+    several flows. As a node, a flow's ``prep`` returns the shared store, ``exec``
+    orchestrates on that same store and ``post`` returns the last node's action, which
+    routes the enclosing flow. ``max_retries`` on a flow re-runs the whole flow.
+    """
+
+    _composite = True
+
+    def __init__(
+        self,
+        start: Node | None = None,
+        *,
+        name: str | None = None,
+        max_retries: int | None = None,
+        wait: float | None = None,
+    ) -> None:
+        super().__init__(name=name, max_retries=max_retries, wait=wait)
+        if start is not None and not isinstance(start, Node):
+            raise TypeError(f"Flow start must be a Node, not {type(start).__name__}")
+        self.start: Node | None = start
+        # id(src) -> {action: dst}; _sources keeps the src objects (and their ids) alive.
+        self._transitions: dict[int, dict[str, Node | None]] = {}
+        self._sources: dict[int, Node] = {}
+
+    def connect(self, src: Node, action: str, dst: Node | None) -> Flow:
+        """Route ``action`` returned by ``src`` to ``dst`` (``None`` ends the flow). Chainable.
+
+        Connecting the same ``(src, action)`` again replaces the target.
+        """
+        if not isinstance(src, Node):
+            raise TypeError(f"connect: src must be a Node, not {type(src).__name__}")
+        if dst is not None and not isinstance(dst, Node):
+            raise TypeError(f"connect: dst must be a Node or None, not {type(dst).__name__}")
+        if not isinstance(action, str):
+            raise TypeError(f"connect: action must be a str, not {type(action).__name__}")
+        self._sources[id(src)] = src
+        self._transitions.setdefault(id(src), {})[action or DEFAULT_ACTION] = dst
+        return self
+
+    def successors(self, node: Node) -> dict[str, Node | None]:
+        """A copy of ``node``'s transitions in this flow: action → next node (or ``None``)."""
+        return dict(self._transitions.get(id(node), ()))
+
+    def nodes(self) -> list[Node]:
+        """Every node reachable from ``start`` in this flow (not descending into sub-flows)."""
+        seen: dict[int, Node] = {}
+        stack = [self.start] if self.start is not None else []
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen[id(node)] = node
+            targets = self._transitions.get(id(node), {}).values()
+            stack.extend(t for t in reversed(list(targets)) if t is not None)
+        return list(seen.values())
+
+    # -- the node interface ---------------------------------------------------------------
+    def prep(self, ctx: Context, shared: SharedStore) -> Any:
+        """A flow prepares nothing: its nodes read the store themselves."""
+        return shared
+
+    def exec(self, ctx: Context, prep_result: Any) -> Any:
+        """Orchestrate the flow on the store ``prep`` returned; return the last action."""
+        return self._orchestrate(ctx, prep_result)
+
+    def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> str | None:
+        """The action of the last node that ran routes the enclosing flow."""
+        return exec_result
+
+    def run(self, shared: SharedStore | None = None, *, ctx: Context | None = None) -> str:
+        """Run the flow (``run(flow, shared, ctx=ctx)``) and return its last action."""
+        return run(self, shared, ctx=ctx)
+
+    # -- orchestration --------------------------------------------------------------------
+    def _orchestrate(self, ctx: Context, shared: SharedStore) -> str:
+        node = self.start
+        if node is None:
+            raise FlytError(f"flow {self.name!r} has no start node")
+        if ctx._emit is not None:
+            return self._orchestrate_observed(ctx, shared, node)
+        transitions = self._transitions
+        while True:
+            action = _run_plain(node, ctx, shared)
+            successors = transitions.get(id(node))
+            if successors is None:
+                return action
+            node = successors.get(action)
+            if node is None:
+                return action
+
+    def _orchestrate_observed(self, ctx: Context, shared: SharedStore, node: Node) -> str:
+        emit = ctx._emit
+        run_id = ctx._run_id
+        base = ctx._path
+        transitions = self._transitions
+        paths: dict[int, tuple[str, ...]] = {}
+        while True:
+            nid = id(node)
+            path = paths.get(nid)
+            if path is None:
+                path = paths[nid] = base + (node.name,)
+            action = _run_observed(node, ctx, shared, path)
+            successors = transitions.get(nid)
+            following = successors.get(action) if successors is not None else None
+            emit(
+                NodeFinished(
+                    run_id,
+                    path,
+                    path[-1],
+                    nid,
+                    monotonic(),
+                    action,
+                    following.name if following is not None else None,
+                )
+            )
+            if following is None:
+                return action
+            node = following

@@ -1,0 +1,400 @@
+"""Node: the prep → exec → post unit of work, and ``run()``, the loop that drives it.
+
+The driver exists twice, on purpose: ``_run_plain`` for unobserved runs (the hot path:
+three phase calls, three falsy cancellation checks, nothing else) and ``_run_observed``
+for runs whose context has observers (the same rules, plus an event at every checkpoint).
+Both share the retry/fallback slow path in ``_retry``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from time import monotonic
+from typing import Any, Protocol, runtime_checkable
+
+from .context import Context, _fresh, new_run_id
+from .errors import BatchError, Cancelled, NodeError
+from .events import (
+    ExecFailed,
+    FallbackUsed,
+    NodeFailed,
+    NodeFinished,
+    NodeStarted,
+    PhaseFinished,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+    StoreChanged,
+)
+from .store import SharedStore
+
+DEFAULT_ACTION = "default"
+
+# Errors that already describe a failure precisely: passed through enclosing nodes unwrapped.
+_PASS_THROUGH = (Cancelled, NodeError, BatchError)
+_BACKGROUND = Context.background()
+
+
+class _DefaultName:
+    """Class-level default for ``Node.name``: the class name, until an instance sets one."""
+
+    def __get__(self, instance: Any, owner: type) -> str:
+        return owner.__name__
+
+
+class Node:
+    """A unit of work in three phases: ``prep`` reads the store, ``exec`` does the work
+    (retried up to ``max_retries`` attempts, ``wait`` seconds apart), ``post`` writes
+    results and returns the action that routes the flow.
+
+    Subclass and override the phases, or pass functions: ``Node(exec=fn, max_retries=3)``.
+    The functions take the same arguments as the methods, minus ``self``; ``fallback``
+    supplies ``exec_fallback``. Nodes are never copied: state on a node persists across
+    steps and runs.
+    """
+
+    name: str = _DefaultName()  # type: ignore[assignment]
+    max_retries: int = 1
+    wait: float = 0.0
+    # True for nodes that run other nodes (flows, batches): they get a context of their own
+    # carrying their event path when observed.
+    _composite = False
+    # Whether get_max_retries is the default one, so the hot path can read the attribute.
+    _plain_retries = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._plain_retries = cls.get_max_retries is Node.get_max_retries
+
+    def __init__(
+        self,
+        *,
+        prep: Callable[..., Any] | None = None,
+        exec: Callable[..., Any] | None = None,  # noqa: A002 - the API's name
+        post: Callable[..., Any] | None = None,
+        fallback: Callable[..., Any] | None = None,
+        max_retries: int | None = None,
+        wait: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        for label, fn in (("prep", prep), ("exec", exec), ("post", post), ("fallback", fallback)):
+            if fn is not None and not callable(fn):
+                raise TypeError(f"Node({label}=...) must be callable, not {type(fn).__name__}")
+        # Functions become instance attributes: calling them costs what a method call costs.
+        if prep is not None:
+            self.prep = prep  # type: ignore[method-assign]
+        if exec is not None:
+            self.exec = exec  # type: ignore[method-assign]
+        if post is not None:
+            self.post = post  # type: ignore[method-assign]
+        if fallback is not None:
+            self.exec_fallback = fallback  # type: ignore[method-assign]
+        if max_retries is not None:
+            if not isinstance(max_retries, int) or isinstance(max_retries, bool):
+                raise TypeError(f"max_retries must be an int, not {type(max_retries).__name__}")
+            self.max_retries = max_retries
+        if wait is not None:
+            if not isinstance(wait, (int, float)) or isinstance(wait, bool):
+                raise TypeError(f"wait must be a number of seconds, not {type(wait).__name__}")
+            if wait < 0:
+                raise ValueError(f"wait must not be negative, got {wait}")
+            self.wait = float(wait)
+        if name is not None:
+            if not isinstance(name, str):
+                raise TypeError(f"name must be a str, not {type(name).__name__}")
+            self.name = name
+        elif type(self) is Node:
+            self.name = getattr(exec, "__name__", None) or "node"
+            self._auto_name = True
+        else:
+            self._auto_name = True
+
+    # -- the three phases -----------------------------------------------------------------
+    def prep(self, ctx: Context, shared: SharedStore) -> Any:
+        """Read what ``exec`` needs from the store. Default: ``None``."""
+        return None
+
+    def exec(self, ctx: Context, prep_result: Any) -> Any:
+        """Do the work; raising makes the engine retry. Default: ``None``."""
+        return None
+
+    def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> str | None:
+        """Write results and return the next action (``None`` or ``""`` mean ``"default"``)."""
+        return None
+
+    def exec_fallback(self, prep_result: Any, error: BaseException) -> Any:
+        """Called once after the last failed attempt; its return value becomes the exec
+        result. Default: re-raise ``error`` (the run then fails with ``NodeError``)."""
+        raise error
+
+    def get_max_retries(self) -> int:
+        """Total exec attempts; read again before each retry decision."""
+        return self.max_retries
+
+    def get_wait(self) -> float:
+        """Seconds to wait before the next attempt; read again before each wait."""
+        return self.wait
+
+    def run(self, shared: SharedStore | None = None, *, ctx: Context | None = None) -> str:
+        """Shorthand for ``run(self, shared, ctx=ctx)``."""
+        return run(self, shared, ctx=ctx)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+@runtime_checkable
+class RetryableNode(Protocol):
+    """A node that decides its own retry count and wait (read before each retry)."""
+
+    def get_max_retries(self) -> int: ...
+    def get_wait(self) -> float: ...
+
+
+@runtime_checkable
+class FallbackNode(Protocol):
+    """A node that supplies a result when every exec attempt failed."""
+
+    def exec_fallback(self, prep_result: Any, error: BaseException) -> Any: ...
+
+
+# ---------------------------------------------------------------------------------------
+# run()
+# ---------------------------------------------------------------------------------------
+def run(node: Node, shared: SharedStore | None = None, *, ctx: Context | None = None) -> str:
+    """Run one node (or a flow) and return its action.
+
+    Raises ``NodeError`` naming the node and phase that failed, ``Cancelled`` (or
+    ``DeadlineExceeded``) when ``ctx`` is cancelled, ``BatchError`` from batches, and
+    ``TypeError`` for arguments of the wrong type.
+    """
+    if not isinstance(node, Node):
+        raise TypeError(f"run() takes a Node or Flow, not {type(node).__name__}")
+    if shared is None:
+        shared = SharedStore()
+    elif not isinstance(shared, SharedStore):
+        raise TypeError(f"run() takes a SharedStore, not {type(shared).__name__} (wrap it: SharedStore(data))")
+    if ctx is None:
+        ctx = _BACKGROUND
+    elif not isinstance(ctx, Context):
+        raise TypeError(f"ctx must be a Context, not {type(ctx).__name__}")
+    if ctx._emit is None:
+        return _run_plain(node, ctx, shared)
+    if ctx._run_id:  # a run started from inside an observed run: part of it
+        path = ctx._path + (node.name,)
+        action = _run_observed(node, ctx, shared, path)
+        ctx._emit(NodeFinished(ctx._run_id, path, node.name, id(node), monotonic(), action, None))
+        return action
+    return _run_top(node, ctx, shared)
+
+
+def _run_plain(node: Node, ctx: Context, shared: SharedStore) -> str:
+    """The hot path: one node's lifecycle with no observer."""
+    signal = ctx._signal
+    if signal.error is not None:
+        raise _fresh(signal.error)
+    try:
+        prep_result = node.prep(ctx, shared)
+    except _PASS_THROUGH:
+        raise
+    except Exception as exc:
+        raise NodeError(node, "prep", 0, exc) from exc
+
+    attempts = node.max_retries if node._plain_retries else node.get_max_retries()
+    if attempts > 0:
+        if signal.error is not None:
+            raise _fresh(signal.error)
+        try:
+            exec_result = node.exec(ctx, prep_result)
+            attempts = 1
+        except Cancelled:
+            raise
+        except Exception as exc:
+            exec_result, attempts = _retry(node, ctx, prep_result, exc, None, ())
+    else:
+        exec_result = None
+        attempts = 0
+
+    if signal.error is not None:
+        raise _fresh(signal.error)
+    try:
+        action = node.post(ctx, shared, prep_result, exec_result)
+    except _PASS_THROUGH:
+        raise
+    except Exception as exc:
+        raise NodeError(node, "post", attempts, exc) from exc
+    if action.__class__ is not str or not action:
+        action = _check_action(node, action, attempts)
+    return action
+
+
+def _check_action(node: Node, action: Any, attempts: int) -> str:
+    if action is None or action == "":
+        return DEFAULT_ACTION
+    if isinstance(action, str):
+        return str(action)
+    error = TypeError(f"post must return an action string or None, not {type(action).__name__} {action!r:.60}")
+    raise NodeError(node, "post", attempts, error) from error
+
+
+def _retry(
+    node: Node, ctx: Context, prep_result: Any, error: Exception, emit: Any, path: tuple[str, ...]
+) -> tuple[Any, int]:
+    """After a failed first attempt: retry while allowed, then fall back.
+
+    Returns ``(exec_result, attempts)``; raises ``Cancelled`` or ``NodeError(phase="exec")``.
+    ``get_max_retries()`` and ``get_wait()`` are read again before each decision.
+    """
+    signal = ctx._signal
+    attempt = 1
+    while True:
+        max_attempts = node.get_max_retries()
+        if attempt >= max_attempts:
+            break
+        wait = node.get_wait()
+        if emit is not None:
+            emit(ExecFailed(ctx._run_id, path, node.name, id(node), monotonic(), attempt, max_attempts, error, wait))
+        if signal.error is not None:
+            raise _fresh(signal.error)
+        if wait > 0:
+            ctx.sleep(wait)
+        attempt += 1
+        try:
+            return node.exec(ctx, prep_result), attempt
+        except Cancelled:
+            raise
+        except Exception as exc:
+            error = exc
+    if emit is not None:
+        emit(ExecFailed(ctx._run_id, path, node.name, id(node), monotonic(), attempt, max(max_attempts, attempt), error, 0.0))
+    if signal.error is not None:  # a cancelled run never falls back
+        raise _fresh(signal.error)
+    try:
+        result = node.exec_fallback(prep_result, error)
+    except _PASS_THROUGH:
+        raise
+    except Exception as exc:
+        raise NodeError(node, "exec", attempt, exc) from exc
+    if emit is not None:
+        emit(FallbackUsed(ctx._run_id, path, node.name, id(node), monotonic(), error))
+    return result, attempt
+
+
+# ---------------------------------------------------------------------------------------
+# Observed runs
+# ---------------------------------------------------------------------------------------
+_writer = threading.local()  # .path: the event path of the node running on this thread
+
+
+def current_path() -> tuple[str, ...] | None:
+    """The event path of the node the engine is running on this thread (observed runs)."""
+    return getattr(_writer, "path", None)
+
+
+def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
+    """A top-level observed run: RunStarted, the node, RunFinished; store writes reported."""
+    run_id = new_run_id()
+    path = (node.name,)
+    run_ctx = ctx._derive()
+    run_ctx._run_id = run_id
+    run_ctx._path = ()
+    emit = run_ctx._emit
+    watcher = store_reporter(run_id, path, emit)
+    shared._watch(watcher)
+    emit(RunStarted(run_id, path, node.name, id(node), monotonic()))
+    try:
+        action = _run_observed(node, run_ctx, shared, path)
+        emit(NodeFinished(run_id, path, node.name, id(node), monotonic(), action, None))
+    except BaseException as exc:
+        shared._unwatch(watcher)
+        emit(RunFinished(run_id, path, node.name, id(node), monotonic(), None, exc))
+        raise
+    shared._unwatch(watcher)
+    emit(RunFinished(run_id, path, node.name, id(node), monotonic(), action, None))
+    return action
+
+
+def store_reporter(run_id: int, root: tuple[str, ...], emit: Callable[[Any], None]) -> Callable[..., None]:
+    """A store watcher that reports writes as ``StoreChanged`` events of run ``run_id``."""
+    root_name = root[-1] if root else ""
+
+    def report(store: SharedStore, key: str, value: Any, deleted: bool) -> None:
+        path = getattr(_writer, "path", None) or root
+        emit(StoreChanged(run_id, path, path[-1] if path else root_name, 0, monotonic(), key, value, deleted))
+
+    return report
+
+
+def _run_observed(node: Node, ctx: Context, shared: SharedStore, path: tuple[str, ...]) -> str:
+    """One node's lifecycle with an event at every checkpoint (NodeFinished is the caller's)."""
+    emit = ctx._emit
+    run_id = ctx._run_id
+    name = node.name
+    nid = id(node)
+    signal = ctx._signal
+    if node._composite:
+        ctx = ctx._derive()
+        ctx._path = path
+    previous = getattr(_writer, "path", None)
+    _writer.path = path
+    phase = "prep"
+    try:
+        emit(NodeStarted(run_id, path, name, nid, monotonic()))
+        emit(PhaseStarted(run_id, path, name, nid, monotonic(), "prep"))
+        if signal.error is not None:
+            raise _fresh(signal.error)
+        started = monotonic()
+        try:
+            prep_result = node.prep(ctx, shared)
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:
+            raise NodeError(node, "prep", 0, exc) from exc
+        now = monotonic()
+        emit(PhaseFinished(run_id, path, name, nid, now, "prep", prep_result, now - started))
+
+        phase = "exec"
+        emit(PhaseStarted(run_id, path, name, nid, monotonic(), "exec"))
+        started = monotonic()
+        attempts = node.max_retries if node._plain_retries else node.get_max_retries()
+        if attempts > 0:
+            if signal.error is not None:
+                raise _fresh(signal.error)
+            try:
+                exec_result = node.exec(ctx, prep_result)
+                attempts = 1
+            except Cancelled:
+                raise
+            except Exception as exc:
+                exec_result, attempts = _retry(node, ctx, prep_result, exc, emit, path)
+        else:
+            exec_result = None
+            attempts = 0
+        now = monotonic()
+        emit(PhaseFinished(run_id, path, name, nid, now, "exec", exec_result, now - started))
+
+        phase = "post"
+        emit(PhaseStarted(run_id, path, name, nid, monotonic(), "post"))
+        if signal.error is not None:
+            raise _fresh(signal.error)
+        started = monotonic()
+        try:
+            action = node.post(ctx, shared, prep_result, exec_result)
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:
+            raise NodeError(node, "post", attempts, exc) from exc
+        if action.__class__ is not str or not action:
+            action = _check_action(node, action, attempts)
+        now = monotonic()
+        emit(PhaseFinished(run_id, path, name, nid, now, "post", action, now - started))
+        return action
+    except BaseException as exc:
+        if isinstance(exc, NodeError) and exc.node is node:
+            phase = exc.phase
+        emit(NodeFailed(run_id, path, name, nid, monotonic(), phase, exc))
+        raise
+    finally:
+        _writer.path = previous
+

@@ -24,7 +24,8 @@ from typing import Any
 from .context import Context, _fresh
 from .errors import BatchError, Cancelled, FlytError
 from .events import BatchFinished, BatchItemFinished, BatchStarted, ExecFailed, FallbackUsed
-from .node import Node, _run_plain
+from .flow import Flow
+from .node import _NO_TRANSITIONS, Node, drive, drive_observed
 from .pool import to_slice
 from .store import SharedStore
 
@@ -49,7 +50,9 @@ class BatchConfig:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"BatchConfig.{field} must be an int, not {type(value).__name__}")
         if self.executor is not None and not isinstance(self.executor, Executor):
-            raise TypeError(f"BatchConfig.executor must be a concurrent.futures.Executor, not {type(self.executor).__name__}")
+            raise TypeError(
+                f"BatchConfig.executor must be a concurrent.futures.Executor, not {type(self.executor).__name__}"
+            )
 
 
 class BatchItems(list):
@@ -80,8 +83,8 @@ class _BatchRun:
         self.concurrent = owner.concurrent
         self.started: _Counter | _IndexSet = _Counter()
         self.config = owner.config
-        self.results: list[Any] = [None] * total
-        self.errors: list[BaseException | None] = [None] * total
+        self.results: list[Any] = [None] * self.total
+        self.errors: list[BaseException | None] = [None] * self.total
         self.failed = 0
         self.done = 0
         self.stop = False  # fail_fast tripped
@@ -141,7 +144,9 @@ class _BatchRun:
                 if error is None and index not in self.started:
                     self.errors[index] = _Skipped(f"item #{index} {reason}")
         if self.emit is not None:
-            self.emit(BatchFinished(self.ctx._run_id, self.path, self.name, self.nid, monotonic(), self.done, self.failed))
+            self.emit(
+                BatchFinished(self.ctx._run_id, self.path, self.name, self.nid, monotonic(), self.done, self.failed)
+            )
         results = BatchResults(self.results)
         results.errors = self.errors
         results.done = self.done
@@ -278,9 +283,7 @@ class _BatchRun:
                     fn, args = owner._remote_call(self.ctx, self.items, index)
                     future = executor.submit(fn, *args)
                     in_flight[future] = index
-                    future.add_done_callback(
-                        lambda f, i=index, a=attempt, t=first: done_queue.put((i, a, t, f))
-                    )
+                    future.add_done_callback(lambda f, i=index, a=attempt, t=first: done_queue.put((i, a, t, f)))
                 if not in_flight:
                     if retries and not stopping:
                         signal.wait(max(0.0, retries[0][0] - monotonic()))
@@ -564,9 +567,7 @@ class BatchFlow(_BatchBase):
         if inputs is None:
             inputs = []
         if isinstance(inputs, Mapping) or not isinstance(inputs, (list, tuple)):
-            raise TypeError(
-                f"batch_func of {self.name!r} must return a list of mappings, not {type(inputs).__name__}"
-            )
+            raise TypeError(f"batch_func of {self.name!r} must return a list of mappings, not {type(inputs).__name__}")
         for index, entry in enumerate(inputs):
             if not isinstance(entry, Mapping):
                 raise TypeError(
@@ -608,11 +609,15 @@ class BatchFlow(_BatchBase):
         store = SharedStore(parent.get_all())
         store.merge(items[index])
         store._watchers = parent._watchers  # an observed run sees the iteration's writes too
-        if ctx._emit is not None:
+        if ctx._emit is None:
+            drive(flow, ctx, store, _NO_TRANSITIONS)
+        elif isinstance(flow, Flow):
             # The fresh flow adds no name of its own: its nodes sit under (..., batch, "#i").
-            ctx = ctx._derive()
-            ctx._path = ctx._path + (f"#{index}",)
-        _run_plain(flow, ctx, store)
+            iteration = ctx._derive()
+            iteration._path = (*ctx._path, f"#{index}")
+            flow._orchestrate(iteration, store)
+        else:
+            drive_observed(flow, ctx, store, _NO_TRANSITIONS, (*ctx._path, f"#{index}"))
         return store.get_all()
 
     def _remote_call(self, ctx: Context, items: BatchItems, index: int) -> tuple[Callable[..., Any], tuple[Any, ...]]:

@@ -21,7 +21,7 @@ Observer = Callable[[Any], None]
 class _Signal:
     """Cancellation state shared by a context and the children derived for values."""
 
-    __slots__ = ("error", "_event", "_children", "_parent", "_timer", "__weakref__")
+    __slots__ = ("__weakref__", "_children", "_event", "_parent", "_timer", "error")
 
     def __init__(self, parent: _Signal | None) -> None:
         self.error: Cancelled | None = None
@@ -73,8 +73,19 @@ class _NeverSignal:
         return False
 
 
+class _NoGate:
+    """The gate of a context without one: never armed."""
+
+    __slots__ = ()
+    armed = False
+
+    def __call__(self, event: Any) -> None:
+        return None
+
+
 _LOCK = threading.Lock()
 _NEVER = _NeverSignal()
+_NO_GATE = _NoGate()
 _run_counter = iter(range(1, 1 << 62))
 
 
@@ -86,13 +97,14 @@ class Context:
     parent is.
     """
 
-    __slots__ = ("_signal", "_values", "_emit", "_observers", "_run_id", "_path", "_deadline")
+    __slots__ = ("_deadline", "_emit", "_gate", "_observers", "_path", "_run_id", "_signal", "_values")
 
     def __init__(self) -> None:
         self._signal: Any = _NEVER
         self._values: dict[Any, Any] | None = None
         self._emit: Observer | None = None
         self._observers: tuple[Observer, ...] = ()
+        self._gate: Any = _NO_GATE
         self._run_id: int = 0
         self._path: tuple[str, ...] = ()
         self._deadline: float | None = None
@@ -108,6 +120,7 @@ class Context:
         child._values = self._values
         child._emit = self._emit
         child._observers = self._observers
+        child._gate = self._gate
         child._run_id = self._run_id
         child._path = self._path
         child._deadline = self._deadline
@@ -204,6 +217,22 @@ class Context:
         child = self._derive()
         child._observers = self._observers + (observer,)
         child._emit = _fan_out(child._observers)
+        return child
+
+    def with_gate(self, gate: Callable[[Any], None]) -> Context:
+        """A child context whose runs call ``gate(event)`` at every checkpoint while
+        ``gate.armed`` is true: before each phase (``PhaseStarted``), on each action edge
+        (``NodeFinished``), on failed attempts (``ExecFailed``), failures (``NodeFailed``)
+        and store writes (``StoreChanged``). A gate that blocks pauses the run there.
+
+        Observers see every event; a gate is how a debugger pauses. Disarmed, it costs one
+        attribute read per checkpoint, so a workbench can keep one attached for a whole run.
+        A gate needs an observer on the context too (events are only built for observed runs).
+        """
+        if not callable(gate) or not hasattr(gate, "armed"):
+            raise TypeError("a gate must be callable and have an `armed` attribute")
+        child = self._derive()
+        child._gate = gate
         return child
 
     @property

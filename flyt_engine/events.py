@@ -15,7 +15,7 @@ from typing import Any
 class Event:
     """Base of every event."""
 
-    __slots__ = ("run_id", "path", "node", "node_id", "time")
+    __slots__ = ("node", "node_id", "path", "run_id", "time")
     kind = "event"
     _fields: tuple[str, ...] = ()
 
@@ -96,7 +96,7 @@ class PhaseStarted(Event):
 class PhaseFinished(Event):
     """A phase returned ``result`` after ``duration`` seconds (for ``post``, the action)."""
 
-    __slots__ = ("phase", "result", "duration")
+    __slots__ = ("duration", "phase", "result")
     kind = "phase_finished"
     _fields = ("phase", "result", "duration")
 
@@ -114,11 +114,13 @@ class PhaseFinished(Event):
 class ExecFailed(Event):
     """Exec attempt ``attempt`` of ``max_attempts`` raised ``error``; ``wait`` seconds follow (0 after the last)."""
 
-    __slots__ = ("attempt", "max_attempts", "error", "wait")
+    __slots__ = ("attempt", "error", "max_attempts", "wait")
     kind = "exec_failed"
     _fields = ("attempt", "max_attempts", "error", "wait")
 
-    def __init__(self, run_id, path, node, node_id, time, attempt: int, max_attempts: int, error: BaseException, wait: float):
+    def __init__(
+        self, run_id, path, node, node_id, time, attempt: int, max_attempts: int, error: BaseException, wait: float
+    ):
         self.run_id = run_id
         self.path = path
         self.node = node
@@ -166,7 +168,7 @@ class NodeFinished(Event):
 class NodeFailed(Event):
     """A node raised ``error`` in ``phase`` (or was cancelled there)."""
 
-    __slots__ = ("phase", "error")
+    __slots__ = ("error", "phase")
     kind = "node_failed"
     _fields = ("phase", "error")
 
@@ -199,11 +201,13 @@ class BatchStarted(Event):
 class BatchItemFinished(Event):
     """Item ``index`` finished: ``ok``, or failed with ``error``, after ``duration`` seconds."""
 
-    __slots__ = ("index", "ok", "error", "duration")
+    __slots__ = ("duration", "error", "index", "ok")
     kind = "batch_item_finished"
     _fields = ("index", "ok", "error", "duration")
 
-    def __init__(self, run_id, path, node, node_id, time, index: int, ok: bool, error: BaseException | None, duration: float):
+    def __init__(
+        self, run_id, path, node, node_id, time, index: int, ok: bool, error: BaseException | None, duration: float
+    ):
         self.run_id = run_id
         self.path = path
         self.node = node
@@ -235,7 +239,7 @@ class BatchFinished(Event):
 class StoreChanged(Event):
     """A store key was written (``deleted`` False) or removed (``deleted`` True) during a run."""
 
-    __slots__ = ("key", "value", "deleted")
+    __slots__ = ("deleted", "key", "value")
     kind = "store_changed"
     _fields = ("key", "value", "deleted")
 

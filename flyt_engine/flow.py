@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from time import monotonic
 from typing import Any
 
 from .context import Context
 from .errors import FlytError
-from .events import NodeFinished
-from .node import DEFAULT_ACTION, Node, _run_observed, _run_plain, run
+from .node import DEFAULT_ACTION, Node, drive, drive_observed, run
 from .store import SharedStore
 
 
@@ -91,46 +89,9 @@ class Flow(Node):
 
     # -- orchestration --------------------------------------------------------------------
     def _orchestrate(self, ctx: Context, shared: SharedStore) -> str:
-        node = self.start
-        if node is None:
+        start = self.start
+        if start is None:
             raise FlytError(f"flow {self.name!r} has no start node")
-        if ctx._emit is not None:
-            return self._orchestrate_observed(ctx, shared, node)
-        transitions = self._transitions
-        while True:
-            action = _run_plain(node, ctx, shared)
-            successors = transitions.get(id(node))
-            if successors is None:
-                return action
-            node = successors.get(action)
-            if node is None:
-                return action
-
-    def _orchestrate_observed(self, ctx: Context, shared: SharedStore, node: Node) -> str:
-        emit = ctx._emit
-        run_id = ctx._run_id
-        base = ctx._path
-        transitions = self._transitions
-        paths: dict[int, tuple[str, ...]] = {}
-        while True:
-            nid = id(node)
-            path = paths.get(nid)
-            if path is None:
-                path = paths[nid] = base + (node.name,)
-            action = _run_observed(node, ctx, shared, path)
-            successors = transitions.get(nid)
-            following = successors.get(action) if successors is not None else None
-            emit(
-                NodeFinished(
-                    run_id,
-                    path,
-                    path[-1],
-                    nid,
-                    monotonic(),
-                    action,
-                    following.name if following is not None else None,
-                )
-            )
-            if following is None:
-                return action
-            node = following
+        if ctx._emit is None:
+            return drive(start, ctx, shared, self._transitions)
+        return drive_observed(start, ctx, shared, self._transitions, ctx._path)

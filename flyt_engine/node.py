@@ -71,7 +71,7 @@ class Node:
         self,
         *,
         prep: Callable[..., Any] | None = None,
-        exec: Callable[..., Any] | None = None,  # noqa: A002 - the API's name
+        exec: Callable[..., Any] | None = None,
         post: Callable[..., Any] | None = None,
         fallback: Callable[..., Any] | None = None,
         max_retries: int | None = None,
@@ -160,8 +160,11 @@ class FallbackNode(Protocol):
 
 
 # ---------------------------------------------------------------------------------------
-# run()
+# run() and the two drivers
 # ---------------------------------------------------------------------------------------
+_NO_TRANSITIONS: dict[int, dict[str, Any]] = {}
+
+
 def run(node: Node, shared: SharedStore | None = None, *, ctx: Context | None = None) -> str:
     """Run one node (or a flow) and return its action.
 
@@ -180,53 +183,60 @@ def run(node: Node, shared: SharedStore | None = None, *, ctx: Context | None = 
     elif not isinstance(ctx, Context):
         raise TypeError(f"ctx must be a Context, not {type(ctx).__name__}")
     if ctx._emit is None:
-        return _run_plain(node, ctx, shared)
-    if ctx._run_id:  # a run started from inside an observed run: part of it
-        path = ctx._path + (node.name,)
-        action = _run_observed(node, ctx, shared, path)
-        ctx._emit(NodeFinished(ctx._run_id, path, node.name, id(node), monotonic(), action, None))
-        return action
+        return drive(node, ctx, shared, _NO_TRANSITIONS)
+    if ctx._run_id:  # a run started from inside an observed run: part of that run
+        return drive_observed(node, ctx, shared, _NO_TRANSITIONS, ctx._path)
     return _run_top(node, ctx, shared)
 
 
-def _run_plain(node: Node, ctx: Context, shared: SharedStore) -> str:
-    """The hot path: one node's lifecycle with no observer."""
-    signal = ctx._signal
-    if signal.error is not None:
-        raise _fresh(signal.error)
-    try:
-        prep_result = node.prep(ctx, shared)
-    except _PASS_THROUGH:
-        raise
-    except Exception as exc:
-        raise NodeError(node, "prep", 0, exc) from exc
+def drive(node: Node, ctx: Context, shared: SharedStore, transitions: dict[int, dict[str, Any]]) -> str:
+    """The hot path: run ``node``, follow its action through ``transitions``, repeat.
 
-    attempts = node.max_retries if node._plain_retries else node.get_max_retries()
-    if attempts > 0:
+    No observer: three phase calls and three falsy cancellation checks per step.
+    """
+    signal = ctx._signal
+    while True:
         if signal.error is not None:
             raise _fresh(signal.error)
         try:
-            exec_result = node.exec(ctx, prep_result)
-            attempts = 1
-        except Cancelled:
+            prep_result = node.prep(ctx, shared)
+        except _PASS_THROUGH:
             raise
         except Exception as exc:
-            exec_result, attempts = _retry(node, ctx, prep_result, exc, None, ())
-    else:
-        exec_result = None
-        attempts = 0
+            raise NodeError(node, "prep", 0, exc) from exc
 
-    if signal.error is not None:
-        raise _fresh(signal.error)
-    try:
-        action = node.post(ctx, shared, prep_result, exec_result)
-    except _PASS_THROUGH:
-        raise
-    except Exception as exc:
-        raise NodeError(node, "post", attempts, exc) from exc
-    if action.__class__ is not str or not action:
-        action = _check_action(node, action, attempts)
-    return action
+        attempts = node.max_retries if node._plain_retries else node.get_max_retries()
+        if attempts > 0:
+            if signal.error is not None:
+                raise _fresh(signal.error)
+            try:
+                exec_result = node.exec(ctx, prep_result)
+                attempts = 1
+            except Cancelled:
+                raise
+            except Exception as exc:
+                exec_result, attempts = _retry(node, ctx, prep_result, exc, None, ())
+        else:
+            exec_result = None
+            attempts = 0
+
+        if signal.error is not None:
+            raise _fresh(signal.error)
+        try:
+            action = node.post(ctx, shared, prep_result, exec_result)
+        except _PASS_THROUGH:
+            raise
+        except Exception as exc:
+            raise NodeError(node, "post", attempts, exc) from exc
+        if action.__class__ is not str or not action:
+            action = _check_action(node, action, attempts)
+
+        successors = transitions.get(id(node))
+        if successors is None:
+            return action
+        node = successors.get(action)
+        if node is None:
+            return action
 
 
 def _check_action(node: Node, action: Any, attempts: int) -> str:
@@ -247,6 +257,7 @@ def _retry(
     ``get_max_retries()`` and ``get_wait()`` are read again before each decision.
     """
     signal = ctx._signal
+    gate = ctx._gate
     attempt = 1
     while True:
         max_attempts = node.get_max_retries()
@@ -254,7 +265,10 @@ def _retry(
             break
         wait = node.get_wait()
         if emit is not None:
-            emit(ExecFailed(ctx._run_id, path, node.name, id(node), monotonic(), attempt, max_attempts, error, wait))
+            event = ExecFailed(ctx._run_id, path, node.name, id(node), monotonic(), attempt, max_attempts, error, wait)
+            emit(event)
+            if gate.armed:
+                gate(event)
         if signal.error is not None:
             raise _fresh(signal.error)
         if wait > 0:
@@ -267,7 +281,12 @@ def _retry(
         except Exception as exc:
             error = exc
     if emit is not None:
-        emit(ExecFailed(ctx._run_id, path, node.name, id(node), monotonic(), attempt, max(max_attempts, attempt), error, 0.0))
+        event = ExecFailed(
+            ctx._run_id, path, node.name, id(node), monotonic(), attempt, max(max_attempts, attempt), error, 0.0
+        )
+        emit(event)
+        if gate.armed:
+            gate(event)
     if signal.error is not None:  # a cancelled run never falls back
         raise _fresh(signal.error)
     try:
@@ -284,12 +303,29 @@ def _retry(
 # ---------------------------------------------------------------------------------------
 # Observed runs
 # ---------------------------------------------------------------------------------------
-_writer = threading.local()  # .path: the event path of the node running on this thread
+class _WriterCell:
+    """Per thread: the event path of the node the engine is running (for StoreChanged)."""
+
+    __slots__ = ("path",)
+
+    def __init__(self) -> None:
+        self.path: tuple[str, ...] | None = None
+
+
+_threads = threading.local()
+
+
+def _writer_cell() -> _WriterCell:
+    try:
+        return _threads.cell
+    except AttributeError:
+        cell = _threads.cell = _WriterCell()
+        return cell
 
 
 def current_path() -> tuple[str, ...] | None:
-    """The event path of the node the engine is running on this thread (observed runs)."""
-    return getattr(_writer, "path", None)
+    """The event path of the node an observed run is executing on this thread, else ``None``."""
+    return _writer_cell().path
 
 
 def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
@@ -300,12 +336,11 @@ def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
     run_ctx._run_id = run_id
     run_ctx._path = ()
     emit = run_ctx._emit
-    watcher = store_reporter(run_id, path, emit)
+    watcher = store_reporter(run_id, path, emit, run_ctx._gate)
     shared._watch(watcher)
     emit(RunStarted(run_id, path, node.name, id(node), monotonic()))
     try:
-        action = _run_observed(node, run_ctx, shared, path)
-        emit(NodeFinished(run_id, path, node.name, id(node), monotonic(), action, None))
+        action = drive_observed(node, run_ctx, shared, _NO_TRANSITIONS, ())
     except BaseException as exc:
         shared._unwatch(watcher)
         emit(RunFinished(run_id, path, node.name, id(node), monotonic(), None, exc))
@@ -315,86 +350,127 @@ def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
     return action
 
 
-def store_reporter(run_id: int, root: tuple[str, ...], emit: Callable[[Any], None]) -> Callable[..., None]:
+def store_reporter(run_id: int, root: tuple[str, ...], emit: Callable[[Any], None], gate: Any) -> Callable[..., None]:
     """A store watcher that reports writes as ``StoreChanged`` events of run ``run_id``."""
     root_name = root[-1] if root else ""
 
     def report(store: SharedStore, key: str, value: Any, deleted: bool) -> None:
-        path = getattr(_writer, "path", None) or root
-        emit(StoreChanged(run_id, path, path[-1] if path else root_name, 0, monotonic(), key, value, deleted))
+        path = _writer_cell().path or root
+        event = StoreChanged(run_id, path, path[-1] if path else root_name, 0, monotonic(), key, value, deleted)
+        emit(event)
+        if gate.armed:
+            gate(event)
 
     return report
 
 
-def _run_observed(node: Node, ctx: Context, shared: SharedStore, path: tuple[str, ...]) -> str:
-    """One node's lifecycle with an event at every checkpoint (NodeFinished is the caller's)."""
+def drive_observed(
+    node: Node, ctx: Context, shared: SharedStore, transitions: dict[int, dict[str, Any]], base: tuple[str, ...]
+) -> str:
+    """``drive`` with an event at every checkpoint and the gate consulted when armed.
+
+    Timestamps are shared between adjacent events (a phase's end is the next one's start)
+    so a step costs four clock reads; durations restart after a gate pause.
+    """
     emit = ctx._emit
+    gate = ctx._gate
     run_id = ctx._run_id
-    name = node.name
-    nid = id(node)
     signal = ctx._signal
-    if node._composite:
-        ctx = ctx._derive()
-        ctx._path = path
-    previous = getattr(_writer, "path", None)
-    _writer.path = path
-    phase = "prep"
+    cell = _writer_cell()
+    previous = cell.path
+    paths: dict[int, tuple[str, ...]] = {}
     try:
-        emit(NodeStarted(run_id, path, name, nid, monotonic()))
-        emit(PhaseStarted(run_id, path, name, nid, monotonic(), "prep"))
-        if signal.error is not None:
-            raise _fresh(signal.error)
-        started = monotonic()
-        try:
-            prep_result = node.prep(ctx, shared)
-        except _PASS_THROUGH:
-            raise
-        except Exception as exc:
-            raise NodeError(node, "prep", 0, exc) from exc
-        now = monotonic()
-        emit(PhaseFinished(run_id, path, name, nid, now, "prep", prep_result, now - started))
-
-        phase = "exec"
-        emit(PhaseStarted(run_id, path, name, nid, monotonic(), "exec"))
-        started = monotonic()
-        attempts = node.max_retries if node._plain_retries else node.get_max_retries()
-        if attempts > 0:
-            if signal.error is not None:
-                raise _fresh(signal.error)
+        while True:
+            nid = id(node)
+            name = node.name
+            path = paths.get(nid)
+            if path is None:
+                path = paths[nid] = (*base, name)
+            node_ctx = ctx
+            if node._composite:  # flows and batches read their own path from the context
+                node_ctx = ctx._derive()
+                node_ctx._path = path
+            cell.path = path
+            phase = "prep"
             try:
-                exec_result = node.exec(ctx, prep_result)
-                attempts = 1
-            except Cancelled:
+                now = monotonic()
+                emit(NodeStarted(run_id, path, name, nid, now))
+                event = PhaseStarted(run_id, path, name, nid, now, "prep")
+                emit(event)
+                if gate.armed:
+                    gate(event)
+                    now = monotonic()
+                if signal.error is not None:
+                    raise _fresh(signal.error)
+                try:
+                    prep_result = node.prep(node_ctx, shared)
+                except _PASS_THROUGH:
+                    raise
+                except Exception as exc:
+                    raise NodeError(node, "prep", 0, exc) from exc
+                started, now = now, monotonic()
+                emit(PhaseFinished(run_id, path, name, nid, now, "prep", prep_result, now - started))
+
+                phase = "exec"
+                event = PhaseStarted(run_id, path, name, nid, now, "exec")
+                emit(event)
+                if gate.armed:
+                    gate(event)
+                    now = monotonic()
+                attempts = node.max_retries if node._plain_retries else node.get_max_retries()
+                if attempts > 0:
+                    if signal.error is not None:
+                        raise _fresh(signal.error)
+                    try:
+                        exec_result = node.exec(node_ctx, prep_result)
+                        attempts = 1
+                    except Cancelled:
+                        raise
+                    except Exception as exc:
+                        exec_result, attempts = _retry(node, node_ctx, prep_result, exc, emit, path)
+                else:
+                    exec_result = None
+                    attempts = 0
+                started, now = now, monotonic()
+                emit(PhaseFinished(run_id, path, name, nid, now, "exec", exec_result, now - started))
+
+                phase = "post"
+                event = PhaseStarted(run_id, path, name, nid, now, "post")
+                emit(event)
+                if gate.armed:
+                    gate(event)
+                    now = monotonic()
+                if signal.error is not None:
+                    raise _fresh(signal.error)
+                try:
+                    action = node.post(node_ctx, shared, prep_result, exec_result)
+                except _PASS_THROUGH:
+                    raise
+                except Exception as exc:
+                    raise NodeError(node, "post", attempts, exc) from exc
+                if action.__class__ is not str or not action:
+                    action = _check_action(node, action, attempts)
+                started, now = now, monotonic()
+                emit(PhaseFinished(run_id, path, name, nid, now, "post", action, now - started))
+            except BaseException as exc:
+                if isinstance(exc, NodeError) and exc.node is node:
+                    phase = exc.phase
+                failed = NodeFailed(run_id, path, name, nid, monotonic(), phase, exc)
+                emit(failed)
+                if gate.armed:
+                    gate(failed)
                 raise
-            except Exception as exc:
-                exec_result, attempts = _retry(node, ctx, prep_result, exc, emit, path)
-        else:
-            exec_result = None
-            attempts = 0
-        now = monotonic()
-        emit(PhaseFinished(run_id, path, name, nid, now, "exec", exec_result, now - started))
 
-        phase = "post"
-        emit(PhaseStarted(run_id, path, name, nid, monotonic(), "post"))
-        if signal.error is not None:
-            raise _fresh(signal.error)
-        started = monotonic()
-        try:
-            action = node.post(ctx, shared, prep_result, exec_result)
-        except _PASS_THROUGH:
-            raise
-        except Exception as exc:
-            raise NodeError(node, "post", attempts, exc) from exc
-        if action.__class__ is not str or not action:
-            action = _check_action(node, action, attempts)
-        now = monotonic()
-        emit(PhaseFinished(run_id, path, name, nid, now, "post", action, now - started))
-        return action
-    except BaseException as exc:
-        if isinstance(exc, NodeError) and exc.node is node:
-            phase = exc.phase
-        emit(NodeFailed(run_id, path, name, nid, monotonic(), phase, exc))
-        raise
+            successors = transitions.get(nid)
+            following = successors.get(action) if successors is not None else None
+            event = NodeFinished(
+                run_id, path, name, nid, now, action, following.name if following is not None else None
+            )
+            emit(event)
+            if gate.armed:
+                gate(event)
+            if following is None:
+                return action
+            node = following
     finally:
-        _writer.path = previous
-
+        cell.path = previous

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import math
 import threading
@@ -198,6 +199,21 @@ class SharedStore:
             watcher(self, key, value, deleted)
 
 
+# Generic origins bound as sequences: a list unless the origin is a tuple, set or frozenset.
+_SEQUENCE_ORIGINS = (
+    list,
+    tuple,
+    set,
+    frozenset,
+    collections.abc.Sequence,
+    collections.abc.MutableSequence,
+    collections.abc.Iterable,
+    collections.abc.Collection,
+    collections.abc.Set,
+    collections.abc.MutableSet,
+)
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or repr(tp)
 
@@ -219,15 +235,26 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
                 return _convert(value, option, where)
             except (BindError, TypeError, ValueError) as exc:
                 failures.append(str(exc))
-        raise BindError(f"cannot bind {where!r}: {value!r} fits none of {tp}")
-    if origin in (list, tuple, set, frozenset) or origin in (typing.List, typing.Sequence):  # noqa: UP006
+        reasons = "; ".join(failures)
+        raise BindError(f"cannot bind {where!r}: {_short(value)} fits none of {tp} ({reasons})")
+    if origin in _SEQUENCE_ORIGINS:
         if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
             raise BindError(f"cannot bind {where!r}: expected a sequence, got {type(value).__name__}")
         args = typing.get_args(tp)
+        values = list(value)
+        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            # tuple[int, str]: one type per position
+            if args == ((),):  # tuple[()]
+                args = ()
+            if len(values) != len(args):
+                raise BindError(f"cannot bind {where!r}: expected {len(args)} items, got {len(values)}")
+            return tuple(_convert(v, t, f"{where}[{i}]") for i, (v, t) in enumerate(zip(values, args, strict=True)))
         item_tp = args[0] if args else Any
-        items = [_convert(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
-        return items if origin not in (tuple, set, frozenset) else origin(items)
-    if origin is dict or origin is Mapping:
+        items = [_convert(v, item_tp, f"{where}[{i}]") for i, v in enumerate(values)]
+        if origin in (set, collections.abc.Set, collections.abc.MutableSet):
+            return set(items)
+        return origin(items) if origin in (tuple, frozenset) else items
+    if origin in (dict, Mapping, collections.abc.MutableMapping):
         if not isinstance(value, Mapping):
             raise BindError(f"cannot bind {where!r}: expected a mapping, got {type(value).__name__}")
         args = typing.get_args(tp)

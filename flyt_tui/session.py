@@ -1,0 +1,237 @@
+"""One run of a flow: a worker thread, the step gate, and the event queue the UI drains.
+
+The engine reports to ``events.append`` (a C call: no lock, no Python frame) and consults
+the ``StepGate`` only at checkpoints and only while it is armed, so a free run pays
+almost nothing for being watched. The UI drains ``events`` on a timer; every wait in
+here has a timeout and re-checks cancellation, so stopping or quitting is immediate.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from typing import Any
+
+from flyt_engine import Cancelled, Context, Node, SharedStore, run
+from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, PhaseStarted, RunStarted
+
+# Once stop() was called, how long run_blocking waits for a flow stuck in code that
+# ignores its Context before abandoning the (daemon) thread.
+ABANDON_AFTER = 1.0
+
+
+class RunState(StrEnum):
+    """What a run is doing, in the words the status line shows."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    DONE = "done"
+
+
+class StepGate:
+    """Decides at each checkpoint whether the run pauses, and holds it there.
+
+    Modes: ``"run"`` pauses only at breakpoints (and on errors with ``break_on_error``);
+    ``"phase"`` pauses at every checkpoint; ``"node"`` pauses before the next node's prep.
+    ``armed`` is what the engine reads: false while a free run has nothing to stop for.
+    """
+
+    def __init__(self, breakpoints: Iterable[str] = (), break_on_error: bool = False) -> None:
+        self._cond = threading.Condition()
+        self.breakpoints: frozenset[str] = frozenset(breakpoints)
+        self.break_on_error = break_on_error
+        self.mode = "run"
+        self.paused_at: Event | None = None
+        self._generation = 0  # bumped by every release; a paused thread waits for a change
+        self._cancelled: threading.Event | None = None
+        self._last_error: BaseException | None = None
+        self.on_pause: Any = None  # callable(event) -> None, called on the run thread
+        self.armed = False
+        self._rearm()
+
+    def _rearm(self) -> None:
+        self.armed = self.mode != "run" or bool(self.breakpoints) or self.break_on_error
+
+    def bind_cancellation(self, done: threading.Event | None) -> None:
+        self._cancelled = done
+
+    # -- the engine side ------------------------------------------------------------------
+    def __call__(self, event: Event) -> None:
+        if not self._should_pause(event):
+            return
+        with self._cond:
+            generation = self._generation
+            self.paused_at = event
+            if self.on_pause is not None:
+                self.on_pause(event)
+            while self._generation == generation:
+                if self._cancelled is not None and self._cancelled.is_set():
+                    break
+                self._cond.wait(0.1)
+            if self.paused_at is event:
+                self.paused_at = None
+
+    def _should_pause(self, event: Event) -> bool:
+        kind = type(event)
+        if kind is NodeFailed:
+            if not self.break_on_error and self.mode == "run":
+                return False
+            error = event.error  # type: ignore[attr-defined]
+            if error is self._last_error or isinstance(error, Cancelled):
+                return False  # the same failure re-reported by enclosing flows
+            self._last_error = error
+            return True
+        if self.mode == "phase":
+            return kind is PhaseStarted or kind is NodeFinished or kind is ExecFailed
+        if kind is PhaseStarted and event.phase == "prep":  # type: ignore[attr-defined]
+            return self.mode == "node" or event.node in self.breakpoints
+        return False
+
+    # -- the UI side ----------------------------------------------------------------------
+    def release(self, mode: str) -> None:
+        """Leave the current pause (if any) and go on in ``mode``."""
+        with self._cond:
+            self.mode = mode
+            self._rearm()
+            self._generation += 1
+            self._cond.notify_all()
+
+    def set_breakpoints(self, names: Iterable[str]) -> None:
+        with self._cond:
+            self.breakpoints = frozenset(names)
+            self._rearm()
+
+
+class RunSession:
+    """One run of one flow on a worker thread; drive it from the UI thread."""
+
+    def __init__(
+        self,
+        flow: Node,
+        initial_store: Mapping[str, Any] | None = None,
+        *,
+        breakpoints: Iterable[str] = (),
+        break_on_error: bool = False,
+    ) -> None:
+        if not isinstance(flow, Node):
+            raise TypeError(f"RunSession runs a Node or Flow, not {type(flow).__name__}")
+        self.flow = flow
+        self.store = SharedStore(dict(initial_store or {}))
+        self.events: deque[Event] = deque()
+        self.state = RunState.IDLE
+        self.paused_at: Event | None = None
+        self.action: str | None = None
+        self.error: BaseException | None = None
+        self.run_id: int | None = None
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.gate = StepGate(breakpoints, break_on_error)
+        self.gate.on_pause = self._paused
+        ctx, self._cancel = Context.background().with_cancel()
+        self.gate.bind_cancellation(ctx.done())
+        self.ctx = ctx.with_observer(self.events.append).with_gate(self.gate)
+        self._finished = threading.Event()
+        self._stop_requested_at: float | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- running --------------------------------------------------------------------------
+    def run_blocking(self, mode: str = "run") -> None:
+        """Run the flow to its end (the body of the UI's thread worker); never raises.
+
+        The flow itself runs on a daemon thread of its own, so that a flow stuck in code
+        that ignores cancellation cannot keep the app from quitting.
+        """
+        self.start(mode)
+        while not self._finished.wait(0.1):
+            stop_at = self._stop_requested_at
+            if stop_at is not None and time.monotonic() - stop_at > ABANDON_AFTER:
+                self.state = RunState.STOPPED
+                self.error = self.error or Cancelled("stopped; the flow did not respond to cancellation")
+                return
+
+    def start(self, mode: str = "run") -> None:
+        """Start the run on a daemon thread and return at once."""
+        if self._thread is not None:
+            raise RuntimeError("a RunSession runs once; make a new one to run again")
+        if mode not in ("run", "step", "phase", "node"):
+            raise ValueError(f"unknown run mode {mode!r}")
+        if mode != "run":
+            self.gate.release("node" if mode == "node" else "phase")
+        self.state = RunState.RUNNING
+        self.started_at = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"flyt-run-{self.flow.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.action = run(self.flow, self.store, ctx=self.ctx)
+            self.state = RunState.DONE
+        except Cancelled as exc:
+            self.error = exc
+            self.state = RunState.STOPPED
+        except BaseException as exc:  # the user's flow failed: report it, never crash the app
+            self.error = exc
+            self.state = RunState.FAILED
+        finally:
+            self.paused_at = None
+            self.finished_at = time.monotonic()
+            self._finished.set()
+
+    def _paused(self, event: Event) -> None:
+        self.paused_at = event
+        self.state = RunState.PAUSED
+
+    def _release(self, mode: str) -> None:
+        if self.state is RunState.PAUSED:
+            self.state = RunState.RUNNING
+        self.paused_at = None
+        self.gate.release(mode)
+
+    # -- controls (UI thread) ---------------------------------------------------------------
+    def step_phase(self) -> None:
+        """Go on to the next checkpoint (phase start, action edge, failed attempt)."""
+        self._release("phase")
+
+    def step_node(self) -> None:
+        """Go on until just before the next node's prep."""
+        self._release("node")
+
+    def resume(self) -> None:
+        """Run on until a breakpoint (or an error, with break_on_error)."""
+        self._release("run")
+
+    def stop(self) -> None:
+        """Cancel the run's Context; a pause, a retry wait or a ``ctx.sleep`` ends at once."""
+        if self._stop_requested_at is None:
+            self._stop_requested_at = time.monotonic()
+        self._cancel()
+        self.gate.release("run")
+
+    def set_breakpoints(self, names: Iterable[str]) -> None:
+        """Replace the breakpoints (node names); takes effect at the next checkpoint."""
+        self.gate.set_breakpoints(names)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ended (True) or ``timeout`` passed (False)."""
+        if self._thread is None:
+            return True
+        return self._finished.wait(timeout)
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def drain(self) -> list[Event]:
+        """Every event queued so far, oldest first (call from the UI's timer)."""
+        events = self.events
+        pop = events.popleft
+        batch = [pop() for _ in range(len(events))]
+        if self.run_id is None and batch and type(batch[0]) is RunStarted:
+            self.run_id = batch[0].run_id
+        return batch

@@ -2,46 +2,72 @@
 
 Every event carries ``run_id``, ``path`` (node names from the outermost flow down to the
 event's node), ``node`` (the node's name), ``node_id`` (``id()`` of the node, as in
-``graph``) and ``time`` (``time.monotonic()``). The classes are hand-slotted with
-positional constructors because the engine builds millions of them: a frozen dataclass
-costs about three times as much. Treat them as read-only.
+``graph``) and ``time`` (``time.monotonic()``), then the fields of its kind.
+
+The engine builds millions of these, so they are tuples underneath with named,
+read-only attributes: building one is a single C call (the engine uses ``tuple.__new__``
+directly), freeing one is cheap, and a frozen dataclass would cost about three times as
+much. Construct them by keyword or position like any class; read them by name.
 """
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
+_new = tuple.__new__
+_BASE = ("run_id", "path", "node", "node_id", "time")
 
-class Event:
-    """Base of every event."""
 
-    __slots__ = ("node", "node_id", "path", "run_id", "time")
+def _rebuild(cls: type, values: tuple[Any, ...]) -> Event:
+    return _new(cls, values)
+
+
+class Event(tuple):
+    """Base of every event (a tuple with named fields; see the module docstring)."""
+
+    __slots__ = ()
     kind = "event"
-    _fields: tuple[str, ...] = ()
+    _fields: tuple[str, ...] = _BASE
 
-    def __init__(self, run_id: int, path: tuple[str, ...], node: str, node_id: int, time: float) -> None:
-        self.run_id = run_id
-        self.path = path
-        self.node = node
-        self.node_id = node_id
-        self.time = time
+    run_id: int = property(itemgetter(0), doc="id of the top-level run")  # type: ignore[assignment]
+    path: tuple[str, ...] = property(itemgetter(1), doc="node names, outermost flow first")  # type: ignore[assignment]
+    node: str = property(itemgetter(2), doc="the node's name")  # type: ignore[assignment]
+    node_id: int = property(itemgetter(3), doc="id() of the node object")  # type: ignore[assignment]
+    time: float = property(itemgetter(4), doc="time.monotonic() when it happened")  # type: ignore[assignment]
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Event:
+        fields = cls._fields
+        if len(args) > len(fields):
+            raise TypeError(f"{cls.__name__} takes {len(fields)} fields, got {len(args)}")
+        values = list(args)
+        for name in fields[len(args) :]:
+            if name not in kwargs:
+                raise TypeError(f"{cls.__name__} is missing field {name!r}")
+            values.append(kwargs.pop(name))
+        if kwargs:
+            raise TypeError(f"{cls.__name__} got unknown field(s): {', '.join(kwargs)}")
+        return _new(cls, values)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), tuple(self)))
 
     def as_dict(self) -> dict[str, Any]:
-        """The event as a plain dict (``kind`` plus every field)."""
+        """The event as a plain dict: ``kind`` plus every field."""
         out: dict[str, Any] = {"kind": self.kind}
-        for name in Event.__slots__ + self._fields:
-            out[name] = getattr(self, name)
+        out.update(zip(self._fields, self, strict=True))
         return out
 
     def __repr__(self) -> str:
-        extra = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        where = "/".join(self.path)
+        extra = ", ".join(f"{name}={value!r}" for name, value in zip(self._fields[5:], self[5:], strict=True))
+        where = "/".join(self[1])
         return f"{type(self).__name__}({where}{', ' if extra else ''}{extra})"
 
     def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.as_dict() == other.as_dict()  # type: ignore[attr-defined]
+        return type(other) is type(self) and tuple.__eq__(self, other)  # type: ignore[arg-type]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -56,18 +82,11 @@ class RunStarted(Event):
 class RunFinished(Event):
     """A top-level run ended with ``action``, or with ``error`` when it raised."""
 
-    __slots__ = ("action", "error")
+    __slots__ = ()
     kind = "run_finished"
-    _fields = ("action", "error")
-
-    def __init__(self, run_id, path, node, node_id, time, action: str | None, error: BaseException | None):
-        self.run_id = run_id
-        self.path = path
-        self.node = node
-        self.node_id = node_id
-        self.time = time
-        self.action = action
-        self.error = error
+    _fields = (*_BASE, "action", "error")
+    action: str | None = property(itemgetter(5))  # type: ignore[assignment]
+    error: BaseException | None = property(itemgetter(6))  # type: ignore[assignment]
 
 
 class NodeStarted(Event):
@@ -80,178 +99,105 @@ class NodeStarted(Event):
 class PhaseStarted(Event):
     """A phase (``prep``, ``exec`` or ``post``) is about to run: a stepping checkpoint."""
 
-    __slots__ = ("phase",)
+    __slots__ = ()
     kind = "phase_started"
-    _fields = ("phase",)
-
-    def __init__(self, run_id, path, node, node_id, time, phase: str):
-        self.run_id = run_id
-        self.path = path
-        self.node = node
-        self.node_id = node_id
-        self.time = time
-        self.phase = phase
+    _fields = (*_BASE, "phase")
+    phase: str = property(itemgetter(5))  # type: ignore[assignment]
 
 
 class PhaseFinished(Event):
     """A phase returned ``result`` after ``duration`` seconds (for ``post``, the action)."""
 
-    __slots__ = ("duration", "phase", "result")
+    __slots__ = ()
     kind = "phase_finished"
-    _fields = ("phase", "result", "duration")
-
-    def __init__(self, run_id, path, node, node_id, time, phase: str, result: Any, duration: float):
-        self.run_id = run_id
-        self.path = path
-        self.node = node
-        self.node_id = node_id
-        self.time = time
-        self.phase = phase
-        self.result = result
-        self.duration = duration
+    _fields = (*_BASE, "phase", "result", "duration")
+    phase: str = property(itemgetter(5))  # type: ignore[assignment]
+    result: Any = property(itemgetter(6))
+    duration: float = property(itemgetter(7))  # type: ignore[assignment]
 
 
 class ExecFailed(Event):
-    """Exec attempt ``attempt`` of ``max_attempts`` raised ``error``; ``wait`` seconds follow (0 after the last)."""
+    """Exec attempt ``attempt`` of ``max_attempts`` raised ``error``; ``wait`` seconds
+    follow before the next attempt (0 after the last)."""
 
-    __slots__ = ("attempt", "error", "max_attempts", "wait")
+    __slots__ = ()
     kind = "exec_failed"
-    _fields = ("attempt", "max_attempts", "error", "wait")
-
-    def __init__(
-        self, run_id, path, node, node_id, time, attempt: int, max_attempts: int, error: BaseException, wait: float
-    ):
-        self.run_id = run_id
-        self.path = path
-        self.node = node
-        self.node_id = node_id
-        self.time = time
-        self.attempt = attempt
-        self.max_attempts = max_attempts
-        self.error = error
-        self.wait = wait
+    _fields = (*_BASE, "attempt", "max_attempts", "error", "wait")
+    attempt: int = property(itemgetter(5))  # type: ignore[assignment]
+    max_attempts: int = property(itemgetter(6))  # type: ignore[assignment]
+    error: BaseException = property(itemgetter(7))  # type: ignore[assignment]
+    wait: float = property(itemgetter(8))  # type: ignore[assignment]
 
 
 class FallbackUsed(Event):
     """Every attempt failed and ``exec_fallback`` supplied the result instead."""
 
-    __slots__ = ("error",)
+    __slots__ = ()
     kind = "fallback_used"
-    _fields = ("error",)
-
-    def __init__(self, run_id, path, node, node_id, time, error: BaseException):
-        self.run_id = run_id
-        self.path = path
-        self.node = node
-        self.node_id = node_id
-        self.time = time
-        self.error = error
+    _fields = (*_BASE, "error")
+    error: BaseException = property(itemgetter(5))  # type: ignore[assignment]
 
 
 class NodeFinished(Event):
     """A node returned ``action``; the flow goes to ``next_node`` (a name, or ``None``: the end)."""
 
-    __slots__ = ("action", "next_node")
+    __slots__ = ()
     kind = "node_finished"
-    _fields = ("action", "next_node")
-
-    def __init__(self, run_id, path, node, node_id, time, action: str, next_node: str | None):
-        self.run_id = run_id
-        self.path = path
-        self.node = node
-        self.node_id = node_id
-        self.time = time
-        self.action = action
-        self.next_node = next_node
+    _fields = (*_BASE, "action", "next_node")
+    action: str = property(itemgetter(5))  # type: ignore[assignment]
+    next_node: str | None = property(itemgetter(6))  # type: ignore[assignment]
 
 
 class NodeFailed(Event):
     """A node raised ``error`` in ``phase`` (or was cancelled there)."""
 
-    __slots__ = ("error", "phase")
+    __slots__ = ()
     kind = "node_failed"
-    _fields = ("phase", "error")
-
-    def __init__(self, run_id, path, node, node_id, time, phase: str, error: BaseException):
-        self.run_id = run_id
-        self.path = path
-        self.node = node
-        self.node_id = node_id
-        self.time = time
-        self.phase = phase
-        self.error = error
+    _fields = (*_BASE, "phase", "error")
+    phase: str = property(itemgetter(5))  # type: ignore[assignment]
+    error: BaseException = property(itemgetter(6))  # type: ignore[assignment]
 
 
 class BatchStarted(Event):
     """A BatchNode or BatchFlow starts ``total`` items."""
 
-    __slots__ = ("total",)
+    __slots__ = ()
     kind = "batch_started"
-    _fields = ("total",)
-
-    def __init__(self, run_id, path, node, node_id, time, total: int):
-        self.run_id = run_id
-        self.path = path
-        self.node = node
-        self.node_id = node_id
-        self.time = time
-        self.total = total
+    _fields = (*_BASE, "total")
+    total: int = property(itemgetter(5))  # type: ignore[assignment]
 
 
 class BatchItemFinished(Event):
     """Item ``index`` finished: ``ok``, or failed with ``error``, after ``duration`` seconds."""
 
-    __slots__ = ("duration", "error", "index", "ok")
+    __slots__ = ()
     kind = "batch_item_finished"
-    _fields = ("index", "ok", "error", "duration")
-
-    def __init__(
-        self, run_id, path, node, node_id, time, index: int, ok: bool, error: BaseException | None, duration: float
-    ):
-        self.run_id = run_id
-        self.path = path
-        self.node = node
-        self.node_id = node_id
-        self.time = time
-        self.index = index
-        self.ok = ok
-        self.error = error
-        self.duration = duration
+    _fields = (*_BASE, "index", "ok", "error", "duration")
+    index: int = property(itemgetter(5))  # type: ignore[assignment]
+    ok: bool = property(itemgetter(6))  # type: ignore[assignment]
+    error: BaseException | None = property(itemgetter(7))  # type: ignore[assignment]
+    duration: float = property(itemgetter(8))  # type: ignore[assignment]
 
 
 class BatchFinished(Event):
     """A batch ended: ``done`` items finished (failed ones included), ``failed`` of them failed."""
 
-    __slots__ = ("done", "failed")
+    __slots__ = ()
     kind = "batch_finished"
-    _fields = ("done", "failed")
-
-    def __init__(self, run_id, path, node, node_id, time, done: int, failed: int):
-        self.run_id = run_id
-        self.path = path
-        self.node = node
-        self.node_id = node_id
-        self.time = time
-        self.done = done
-        self.failed = failed
+    _fields = (*_BASE, "done", "failed")
+    done: int = property(itemgetter(5))  # type: ignore[assignment]
+    failed: int = property(itemgetter(6))  # type: ignore[assignment]
 
 
 class StoreChanged(Event):
     """A store key was written (``deleted`` False) or removed (``deleted`` True) during a run."""
 
-    __slots__ = ("deleted", "key", "value")
+    __slots__ = ()
     kind = "store_changed"
-    _fields = ("key", "value", "deleted")
-
-    def __init__(self, run_id, path, node, node_id, time, key: str, value: Any, deleted: bool):
-        self.run_id = run_id
-        self.path = path
-        self.node = node
-        self.node_id = node_id
-        self.time = time
-        self.key = key
-        self.value = value
-        self.deleted = deleted
+    _fields = (*_BASE, "key", "value", "deleted")
+    key: str = property(itemgetter(5))  # type: ignore[assignment]
+    value: Any = property(itemgetter(6))
+    deleted: bool = property(itemgetter(7))  # type: ignore[assignment]
 
 
 ALL_EVENTS: tuple[type[Event], ...] = (
@@ -270,4 +216,4 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     StoreChanged,
 )
 
-__all__ = [cls.__name__ for cls in ALL_EVENTS] + ["Event", "ALL_EVENTS"]
+__all__ = ["ALL_EVENTS", "Event", *(cls.__name__ for cls in ALL_EVENTS)]

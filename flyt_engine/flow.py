@@ -31,12 +31,21 @@ class Flow(Node):
         wait: float | None = None,
     ) -> None:
         super().__init__(name=name, max_retries=max_retries, wait=wait)
-        if start is not None and not isinstance(start, Node):
-            raise TypeError(f"Flow start must be a Node, not {type(start).__name__}")
-        self.start: Node | None = start
+        self.start = start
         # id(src) -> {action: dst}; _sources keeps the src objects (and their ids) alive.
         self._transitions: dict[int, dict[str, Node | None]] = {}
         self._sources: dict[int, Node] = {}
+
+    @property
+    def start(self) -> Node | None:
+        """The node the flow runs first (``None`` until set; running then raises ``FlytError``)."""
+        return self._start
+
+    @start.setter
+    def start(self, node: Node | None) -> None:
+        if node is not None and not isinstance(node, Node):
+            raise TypeError(f"Flow start must be a Node, not {type(node).__name__}")
+        self._start = node
 
     def connect(self, src: Node, action: str, dst: Node | None) -> Flow:
         """Route ``action`` returned by ``src`` to ``dst`` (``None`` ends the flow). Chainable.

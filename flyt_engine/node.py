@@ -1,7 +1,7 @@
 """Node: the prep → exec → post unit of work, and ``run()``, the loop that drives it.
 
-The driver exists twice, on purpose: ``_run_plain`` for unobserved runs (the hot path:
-three phase calls, three falsy cancellation checks, nothing else) and ``_run_observed``
+The driver exists twice, on purpose: ``drive`` for unobserved runs (the hot path:
+three phase calls, three falsy cancellation checks, nothing else) and ``drive_observed``
 for runs whose context has observers (the same rules, plus an event at every checkpoint).
 Both share the retry/fallback slow path in ``_retry``.
 """
@@ -26,6 +26,7 @@ from .events import (
     RunFinished,
     RunStarted,
     StoreChanged,
+    _new,
 )
 from .store import SharedStore
 
@@ -265,7 +266,9 @@ def _retry(
             break
         wait = node.get_wait()
         if emit is not None:
-            event = ExecFailed(ctx._run_id, path, node.name, id(node), monotonic(), attempt, max_attempts, error, wait)
+            event = _new(
+                ExecFailed, (ctx._run_id, path, node.name, id(node), monotonic(), attempt, max_attempts, error, wait)
+            )
             emit(event)
             if gate.armed:
                 gate(event)
@@ -281,8 +284,9 @@ def _retry(
         except Exception as exc:
             error = exc
     if emit is not None:
-        event = ExecFailed(
-            ctx._run_id, path, node.name, id(node), monotonic(), attempt, max(max_attempts, attempt), error, 0.0
+        event = _new(
+            ExecFailed,
+            (ctx._run_id, path, node.name, id(node), monotonic(), attempt, max(max_attempts, attempt), error, 0.0),
         )
         emit(event)
         if gate.armed:
@@ -296,7 +300,7 @@ def _retry(
     except Exception as exc:
         raise NodeError(node, "exec", attempt, exc) from exc
     if emit is not None:
-        emit(FallbackUsed(ctx._run_id, path, node.name, id(node), monotonic(), error))
+        emit(_new(FallbackUsed, (ctx._run_id, path, node.name, id(node), monotonic(), error)))
     return result, attempt
 
 
@@ -304,12 +308,12 @@ def _retry(
 # Observed runs
 # ---------------------------------------------------------------------------------------
 class _WriterCell:
-    """Per thread: the event path of the node the engine is running (for StoreChanged)."""
+    """Per thread: ``(path, node_id)`` of the node the engine is running, for StoreChanged."""
 
-    __slots__ = ("path",)
+    __slots__ = ("where",)
 
     def __init__(self) -> None:
-        self.path: tuple[str, ...] | None = None
+        self.where: tuple[tuple[str, ...], int] | None = None
 
 
 _threads = threading.local()
@@ -325,7 +329,8 @@ def _writer_cell() -> _WriterCell:
 
 def current_path() -> tuple[str, ...] | None:
     """The event path of the node an observed run is executing on this thread, else ``None``."""
-    return _writer_cell().path
+    where = _writer_cell().where
+    return where[0] if where is not None else None
 
 
 def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
@@ -338,25 +343,32 @@ def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
     emit = run_ctx._emit
     watcher = store_reporter(run_id, path, emit, run_ctx._gate)
     shared._watch(watcher)
-    emit(RunStarted(run_id, path, node.name, id(node), monotonic()))
+    emit(_new(RunStarted, (run_id, path, node.name, id(node), monotonic())))
     try:
         action = drive_observed(node, run_ctx, shared, _NO_TRANSITIONS, ())
     except BaseException as exc:
         shared._unwatch(watcher)
-        emit(RunFinished(run_id, path, node.name, id(node), monotonic(), None, exc))
+        emit(_new(RunFinished, (run_id, path, node.name, id(node), monotonic(), None, exc)))
         raise
     shared._unwatch(watcher)
-    emit(RunFinished(run_id, path, node.name, id(node), monotonic(), action, None))
+    emit(_new(RunFinished, (run_id, path, node.name, id(node), monotonic(), action, None)))
     return action
 
 
 def store_reporter(run_id: int, root: tuple[str, ...], emit: Callable[[Any], None], gate: Any) -> Callable[..., None]:
-    """A store watcher that reports writes as ``StoreChanged`` events of run ``run_id``."""
-    root_name = root[-1] if root else ""
+    """A store watcher that reports writes as ``StoreChanged`` events of run ``run_id``.
+
+    The writer's path is that of the node the engine runs on the writing thread, else the
+    run's root (a write from a thread of the user's own; ``node_id`` 0).
+    """
+    unknown = (root, 0)
 
     def report(store: SharedStore, key: str, value: Any, deleted: bool) -> None:
-        path = _writer_cell().path or root
-        event = StoreChanged(run_id, path, path[-1] if path else root_name, 0, monotonic(), key, value, deleted)
+        try:
+            path, node_id = _threads.cell.where or unknown
+        except AttributeError:
+            path, node_id = unknown
+        event = _new(StoreChanged, (run_id, path, path[-1], node_id, monotonic(), key, value, deleted))
         emit(event)
         if gate.armed:
             gate(event)
@@ -377,25 +389,26 @@ def drive_observed(
     run_id = ctx._run_id
     signal = ctx._signal
     cell = _writer_cell()
-    previous = cell.path
-    paths: dict[int, tuple[str, ...]] = {}
+    previous = cell.where
+    frames: dict[int, tuple[tuple[str, ...], int]] = {}  # node id -> (path, node id), built once
     try:
         while True:
             nid = id(node)
             name = node.name
-            path = paths.get(nid)
-            if path is None:
-                path = paths[nid] = (*base, name)
+            where = frames.get(nid)
+            if where is None:
+                where = frames[nid] = ((*base, name), nid)
+            path = where[0]
             node_ctx = ctx
             if node._composite:  # flows and batches read their own path from the context
                 node_ctx = ctx._derive()
                 node_ctx._path = path
-            cell.path = path
+            cell.where = where
             phase = "prep"
             try:
                 now = monotonic()
-                emit(NodeStarted(run_id, path, name, nid, now))
-                event = PhaseStarted(run_id, path, name, nid, now, "prep")
+                emit(_new(NodeStarted, (run_id, path, name, nid, now)))
+                event = _new(PhaseStarted, (run_id, path, name, nid, now, "prep"))
                 emit(event)
                 if gate.armed:
                     gate(event)
@@ -409,10 +422,10 @@ def drive_observed(
                 except Exception as exc:
                     raise NodeError(node, "prep", 0, exc) from exc
                 started, now = now, monotonic()
-                emit(PhaseFinished(run_id, path, name, nid, now, "prep", prep_result, now - started))
+                emit(_new(PhaseFinished, (run_id, path, name, nid, now, "prep", prep_result, now - started)))
 
                 phase = "exec"
-                event = PhaseStarted(run_id, path, name, nid, now, "exec")
+                event = _new(PhaseStarted, (run_id, path, name, nid, now, "exec"))
                 emit(event)
                 if gate.armed:
                     gate(event)
@@ -432,10 +445,10 @@ def drive_observed(
                     exec_result = None
                     attempts = 0
                 started, now = now, monotonic()
-                emit(PhaseFinished(run_id, path, name, nid, now, "exec", exec_result, now - started))
+                emit(_new(PhaseFinished, (run_id, path, name, nid, now, "exec", exec_result, now - started)))
 
                 phase = "post"
-                event = PhaseStarted(run_id, path, name, nid, now, "post")
+                event = _new(PhaseStarted, (run_id, path, name, nid, now, "post"))
                 emit(event)
                 if gate.armed:
                     gate(event)
@@ -451,11 +464,11 @@ def drive_observed(
                 if action.__class__ is not str or not action:
                     action = _check_action(node, action, attempts)
                 started, now = now, monotonic()
-                emit(PhaseFinished(run_id, path, name, nid, now, "post", action, now - started))
+                emit(_new(PhaseFinished, (run_id, path, name, nid, now, "post", action, now - started)))
             except BaseException as exc:
                 if isinstance(exc, NodeError) and exc.node is node:
                     phase = exc.phase
-                failed = NodeFailed(run_id, path, name, nid, monotonic(), phase, exc)
+                failed = _new(NodeFailed, (run_id, path, name, nid, monotonic(), phase, exc))
                 emit(failed)
                 if gate.armed:
                     gate(failed)
@@ -463,8 +476,8 @@ def drive_observed(
 
             successors = transitions.get(nid)
             following = successors.get(action) if successors is not None else None
-            event = NodeFinished(
-                run_id, path, name, nid, now, action, following.name if following is not None else None
+            event = _new(
+                NodeFinished, (run_id, path, name, nid, now, action, following.name if following is not None else None)
             )
             emit(event)
             if gate.armed:
@@ -473,4 +486,4 @@ def drive_observed(
                 return action
             node = following
     finally:
-        cell.path = previous
+        cell.where = previous

@@ -46,7 +46,8 @@ class SharedStore:
         with self._lock:
             self._data[key] = value
             if self._watchers:
-                self._notify(key, value, False)
+                for watcher in self._watchers:
+                    watcher(self, key, value, False)
 
     def has(self, key: str) -> bool:
         """True when ``key`` is present (even with a ``None`` value)."""

@@ -8,6 +8,7 @@ object and cancelling a parent reaches every child. The engine's hot path reads
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -59,7 +60,16 @@ class _Signal:
                 self._parent._children.discard(self)
 
     def wait(self, seconds: float) -> bool:
-        return self._event.wait(seconds)
+        if seconds <= _MAX_WAIT:
+            return self._event.wait(seconds)
+        # Event.wait overflows past threading.TIMEOUT_MAX: wait in chunks (math.inf: until cancelled).
+        end = time.monotonic() + seconds
+        while True:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return self._event.is_set()
+            if self._event.wait(min(remaining, _MAX_WAIT)):
+                return True
 
 
 class _NeverSignal:
@@ -69,8 +79,12 @@ class _NeverSignal:
     error = None
 
     def wait(self, seconds: float) -> bool:
-        time.sleep(seconds)
-        return False
+        end = time.monotonic() + seconds
+        while True:  # in chunks: time.sleep overflows on huge values (math.inf: forever)
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(remaining, _MAX_WAIT))
 
 
 class _NoGate:
@@ -84,6 +98,8 @@ class _NoGate:
 
 
 _LOCK = threading.Lock()
+# The longest single wait the threading primitives accept (with a margin for monotonic() drift).
+_MAX_WAIT = min(threading.TIMEOUT_MAX, 86400.0 * 365)
 _NEVER = _NeverSignal()
 _NO_GATE = _NoGate()
 _run_counter = iter(range(1, 1 << 62))
@@ -145,6 +161,8 @@ class Context:
         """
         if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
             raise TypeError(f"with_timeout takes seconds as a number, not {type(seconds).__name__}")
+        if math.isnan(seconds):
+            raise ValueError("with_timeout takes a number of seconds, not NaN")
         child, cancel = self.with_cancel()
         signal: _Signal = child._signal
         deadline = time.monotonic() + max(0.0, seconds)
@@ -152,6 +170,8 @@ class Context:
             child._deadline = deadline
         if seconds <= 0:
             signal.cancel(DeadlineExceeded("context deadline exceeded"))
+        elif seconds > _MAX_WAIT:
+            pass  # beyond what a timer can wait (math.inf: no deadline); cancel() still works
         elif signal.error is None:
             timer = threading.Timer(seconds, signal.cancel, (DeadlineExceeded("context deadline exceeded"),))
             timer.daemon = True

@@ -1,5 +1,6 @@
 """Context: cancellation, deadlines, values and parent/child propagation (API.md "Context")."""
 
+import math
 import threading
 import time
 
@@ -270,3 +271,40 @@ def test_with_observer_requires_a_callable_and_keeps_parent_clean():
     assert base.observers == ()
     # derived contexts keep the observers
     assert seen.append in child.with_value("k", 1).observers
+
+
+# -- extreme durations ----------------------------------------------------------------------------
+def test_infinite_timeout_never_fires_and_raises_nothing_in_a_thread(monkeypatch):
+    """``with_timeout(math.inf)`` means "no deadline": no timer-thread crash, never cancelled."""
+    crashes = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: crashes.append(args.exc_value))
+    for seconds in (math.inf, 1e12):
+        ctx, cancel = Context.background().with_timeout(seconds)
+        time.sleep(0.05)
+        assert not ctx.cancelled
+        cancel()
+        assert ctx.cancelled
+    assert crashes == []
+
+
+def test_nan_timeout_is_value_error():
+    with pytest.raises(ValueError):
+        Context.background().with_timeout(math.nan)
+
+
+def test_infinite_sleep_waits_until_cancelled():
+    ctx, cancel = Context.background().with_cancel()
+    timer = cancel_later(cancel)
+    start = time.monotonic()
+    with pytest.raises(Cancelled):
+        ctx.sleep(math.inf)
+    assert time.monotonic() - start < 5
+    timer.join()
+
+
+def test_huge_sleep_on_a_cancellable_context_is_not_an_overflow():
+    ctx, cancel = Context.background().with_cancel()
+    timer = cancel_later(cancel)
+    with pytest.raises(Cancelled):
+        ctx.sleep(1e15)
+    timer.join()

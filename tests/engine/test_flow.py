@@ -382,8 +382,8 @@ def test_flow_start_must_be_a_node():
 def test_flow_start_set_to_a_non_node_is_not_an_attribute_error():
     """``start`` is a public attribute: a bad value must give a clear error, not an AttributeError."""
     flow = Flow()
-    flow.start = "not a node"  # type: ignore[assignment]
     with pytest.raises((TypeError, FlytError)) as info:
+        flow.start = "not a node"  # type: ignore[assignment]
         run(flow)
     error = info.value
     assert not isinstance(error, AttributeError)

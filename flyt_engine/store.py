@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import math
+import sys
 import threading
 import types
 import typing
@@ -223,6 +224,10 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     """Convert ``value`` to the type hint ``tp``; raise ``BindError`` saying where it failed."""
     if tp is Any or tp is object:
         return value
+    if isinstance(tp, _Unresolved):
+        raise BindError(
+            f"cannot bind {where!r}: cannot resolve the type hint {tp.text!r} (define that class at module level)"
+        )
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(tp)
@@ -287,8 +292,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
 def _to_dataclass(value: Mapping[str, Any], cls: type, where: str) -> Any:
     try:
         hints = typing.get_type_hints(cls)
-    except Exception:  # unresolvable annotations: fall back to the raw ones
-        hints = {f.name: f.type for f in dataclasses.fields(cls)}
+    except Exception:  # some annotation names a type out of reach: resolve field by field
+        hints = _field_hints(cls)
     kwargs: dict[str, Any] = {}
     for field in dataclasses.fields(cls):
         if not field.init:
@@ -302,6 +307,34 @@ def _to_dataclass(value: Mapping[str, Any], cls: type, where: str) -> Any:
             else:
                 raise BindError(f"cannot bind {where!r} to {cls.__name__}: missing field {field.name!r}")
     return cls(**kwargs)
+
+
+class _Unresolved:
+    """A string annotation that names no type reachable from the class's module."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _field_hints(cls: type) -> dict[str, Any]:
+    """Each field's type hint, resolving string annotations one by one in the class's module
+    (``typing.get_type_hints`` gives up on all of them when one fails, e.g. for a class
+    defined inside a function under ``from __future__ import annotations``)."""
+    module = sys.modules.get(cls.__module__)
+    globalns = dict(vars(module)) if module is not None else {}
+    localns = {cls.__name__: cls}
+    hints: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        hint = f.type
+        if isinstance(hint, str):
+            try:
+                hint = eval(hint, globalns, localns)  # what typing.get_type_hints does
+            except Exception:
+                hint = _Unresolved(hint)
+        hints[f.name] = hint
+    return hints
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -480,3 +480,34 @@ def test_bind_union_failure_says_why():
     with pytest.raises(BindError) as info:
         SharedStore({"e": {"value": "text"}}).bind("e", Either)
     assert "'e.value'" in str(info.value)
+
+
+def test_bind_local_dataclass_with_string_annotations():
+    """Annotations as strings (``from __future__ import annotations``) on a class defined in a
+    function: resolvable fields still convert; an unresolvable one gives a clear BindError."""
+
+    @dataclass
+    class Local:
+        n: "int"
+        items: "list[int]"
+        inner: "LocalInner"  # defined in this function only: not resolvable by name
+
+    @dataclass
+    class LocalInner:
+        x: int
+
+    store = SharedStore({"ok": {"n": 1, "items": [1], "inner": {"x": 1}}})
+    with pytest.raises(BindError) as info:
+        store.bind("ok", Local)
+    message = str(info.value)
+    assert "'ok.inner'" in message
+    assert "LocalInner" in message and "resolve" in message
+
+    @dataclass
+    class Flat:
+        n: "int"
+        name: "str | None"
+        address: "Address"
+
+    flat = SharedStore({"f": {"n": 3, "name": None, "address": {"city": "X"}}}).bind("f", Flat)
+    assert flat == Flat(3, None, Address("X"))

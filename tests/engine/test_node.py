@@ -1,5 +1,7 @@
 """Nodes: both styles, names, class attributes, argument checks and actions (API.md "Nodes", "Actions")."""
 
+import functools
+
 import pytest
 
 from flyt_engine import (
@@ -216,6 +218,24 @@ def test_name_defaults_to_exec_function_name():
 def test_name_is_node_without_exec():
     assert Node().name == "node"
     assert Node(prep=lambda ctx, shared: 1).name == "node"
+
+
+def test_name_is_node_for_exec_callables_without_a_name():
+    class Callable_:
+        def __call__(self, ctx, prep_result):
+            return prep_result
+
+    assert Node(exec=functools.partial(double)).name == "node"
+    assert Node(exec=Callable_()).name == "node"
+
+
+def test_class_attribute_name_is_kept():
+    class Named(Node):
+        name = "fixed"
+
+    assert Named().name == "fixed"
+    assert Named(name=None).name == "fixed"
+    assert Named(name="other").name == "other"
 
 
 def test_explicit_name_wins():

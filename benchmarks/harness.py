@@ -96,7 +96,8 @@ def absolute(name: str, value: float, note: str = "", **samples: list[float]) ->
 
 
 def unavailable(name: str, reason: str) -> Row:
-    return Row(name, None, None, f"n/a ({reason})")
+    reason = " ".join(reason.split())  # one line, whatever the error said
+    return Row(name, None, None, f"n/a ({reason[:300]})")
 
 
 # ---------------------------------------------------------------------------------------

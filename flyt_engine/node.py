@@ -213,8 +213,6 @@ def drive(node: Node, ctx: Context, shared: SharedStore, transitions: dict[int, 
             try:
                 exec_result = node.exec(ctx, prep_result)
                 attempts = 1
-            except Cancelled:
-                raise
             except Exception as exc:
                 exec_result, attempts = _retry(node, ctx, prep_result, exc, None, ())
         else:
@@ -255,9 +253,13 @@ def _retry(
     """After a failed first attempt: retry while allowed, then fall back.
 
     Returns ``(exec_result, attempts)``; raises ``Cancelled`` or ``NodeError(phase="exec")``.
-    ``get_max_retries()`` and ``get_wait()`` are read again before each decision.
+    ``get_max_retries()`` and ``get_wait()`` are read again before each decision. A
+    ``Cancelled`` counts as cancellation only when the run's own context is cancelled; one
+    from a timeout the node set itself is an ordinary failure (retried, as in Go).
     """
     signal = ctx._signal
+    if isinstance(error, Cancelled) and signal.error is not None:
+        raise error
     gate = ctx._gate
     attempt = 1
     while True:
@@ -279,9 +281,9 @@ def _retry(
         attempt += 1
         try:
             return node.exec(ctx, prep_result), attempt
-        except Cancelled:
-            raise
         except Exception as exc:
+            if isinstance(exc, Cancelled) and signal.error is not None:
+                raise
             error = exc
     if emit is not None:
         event = _new(
@@ -437,8 +439,6 @@ def drive_observed(
                     try:
                         exec_result = node.exec(node_ctx, prep_result)
                         attempts = 1
-                    except Cancelled:
-                        raise
                     except Exception as exc:
                         exec_result, attempts = _retry(node, node_ctx, prep_result, exc, emit, path)
                 else:

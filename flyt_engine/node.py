@@ -34,6 +34,7 @@ DEFAULT_ACTION = "default"
 
 # Errors that already describe a failure precisely: passed through enclosing nodes unwrapped.
 _PASS_THROUGH = (Cancelled, NodeError, BatchError)
+_ALREADY_DESCRIBED = (NodeError, BatchError)
 _BACKGROUND = Context.background()
 
 
@@ -297,9 +298,9 @@ def _retry(
         raise _fresh(signal.error)
     try:
         result = node.exec_fallback(prep_result, error)
-    except _PASS_THROUGH:
-        raise
     except Exception as exc:
+        if isinstance(exc, _ALREADY_DESCRIBED) or (isinstance(exc, Cancelled) and signal.error is not None):
+            raise
         raise NodeError(node, "exec", attempt, exc) from exc
     if emit is not None:
         emit(_new(FallbackUsed, (ctx._run_id, path, node.name, id(node), monotonic(), error)))

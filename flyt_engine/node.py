@@ -14,7 +14,7 @@ from time import monotonic
 from typing import Any, Protocol, runtime_checkable
 
 from .context import Context, _fresh, new_run_id
-from .errors import BatchError, Cancelled, NodeError
+from .errors import BatchError, Cancelled, DeadlineExceeded, NodeError
 from .events import (
     ExecFailed,
     FallbackUsed,
@@ -248,18 +248,28 @@ def _check_action(node: Node, action: Any, attempts: int) -> str:
     raise NodeError(node, "post", attempts, error) from error
 
 
+def _stops_run(error: BaseException, signal: Any) -> bool:
+    """Whether an exec error ends the run instead of counting as a failed attempt.
+
+    ``Cancelled`` passes through unwrapped, except a ``DeadlineExceeded`` from a timeout
+    the node set itself while the run goes on: that is an ordinary failure, retried and
+    handed to the fallback as in Go (the seed's Timeout Handling pattern).
+    """
+    if not isinstance(error, Cancelled):
+        return False
+    return signal.error is not None or not isinstance(error, DeadlineExceeded)
+
+
 def _retry(
     node: Node, ctx: Context, prep_result: Any, error: Exception, emit: Any, path: tuple[str, ...]
 ) -> tuple[Any, int]:
     """After a failed first attempt: retry while allowed, then fall back.
 
     Returns ``(exec_result, attempts)``; raises ``Cancelled`` or ``NodeError(phase="exec")``.
-    ``get_max_retries()`` and ``get_wait()`` are read again before each decision. A
-    ``Cancelled`` counts as cancellation only when the run's own context is cancelled; one
-    from a timeout the node set itself is an ordinary failure (retried, as in Go).
+    ``get_max_retries()`` and ``get_wait()`` are read again before each decision.
     """
     signal = ctx._signal
-    if isinstance(error, Cancelled) and signal.error is not None:
+    if _stops_run(error, signal):
         raise error
     gate = ctx._gate
     attempt = 1
@@ -283,7 +293,7 @@ def _retry(
         try:
             return node.exec(ctx, prep_result), attempt
         except Exception as exc:
-            if isinstance(exc, Cancelled) and signal.error is not None:
+            if _stops_run(exc, signal):
                 raise
             error = exc
     if emit is not None:
@@ -299,7 +309,7 @@ def _retry(
     try:
         result = node.exec_fallback(prep_result, error)
     except Exception as exc:
-        if isinstance(exc, _ALREADY_DESCRIBED) or (isinstance(exc, Cancelled) and signal.error is not None):
+        if isinstance(exc, _ALREADY_DESCRIBED) or _stops_run(exc, signal):
             raise
         raise NodeError(node, "exec", attempt, exc) from exc
     if emit is not None:

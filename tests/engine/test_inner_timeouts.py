@@ -1,4 +1,5 @@
-"""A node's own timeout is an ordinary failure; only the run's cancellation stops the run."""
+"""A DeadlineExceeded from a timeout the node set itself is an ordinary failure (retried, then
+the fallback), as in Go; the run's own cancellation stops the run unwrapped."""
 
 from __future__ import annotations
 

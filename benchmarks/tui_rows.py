@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import os
 import pty
+import re
 import struct
 import subprocess
 import sys
@@ -88,13 +89,14 @@ def current_session(app: Any) -> Any:
 
 
 def run_shown_done(app: Any) -> bool:
-    """The run ended with ``done`` and the UI has taken in its last events."""
+    """The run ended with ``done`` and the status line says so (the UI took in its events)."""
     from flyt_tui.session import RunState
 
     session = current_session(app)
     if session is None or session.state is not RunState.DONE:
         return False
-    return not session.events  # drained: the UI has seen every event
+    status = getattr(app, "status", None)
+    return getattr(status, "state", "done") == "done"
 
 
 def send_key(app: Any, key: str) -> None:
@@ -134,43 +136,53 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+PAINTED = re.compile(rb"painted (\d+(?:\.\d+)?)")
+
+
 def start_once(target: str) -> float:
-    """Seconds from just before Popen to the app's ``painted <time>`` line."""
+    """Seconds from just before Popen to the app's ``painted <time>`` line.
+
+    The app runs on a 160×48 pseudo-terminal (stdin, stdout and stderr: Textual draws on
+    stderr, where the ``painted`` line goes too), which is read continuously so the app
+    never blocks on a full terminal buffer.
+    """
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
     cmd, _ = start_command(target)
+    output = bytearray()
 
-    def swallow() -> None:  # keep the terminal's buffer from filling up and blocking the app
-        with contextlib.suppress(OSError):
-            while os.read(master, 65536):
-                pass
+    def read_terminal() -> None:
+        with contextlib.suppress(OSError):  # EIO once the app has exited
+            while chunk := os.read(master, 65536):
+                output.extend(chunk)
 
-    reader = threading.Thread(target=swallow, daemon=True)
+    reader = threading.Thread(target=read_terminal, daemon=True)
     reader.start()
     began = time.time()
     proc = subprocess.Popen(
         cmd,
         stdin=slave,
         stdout=slave,
-        stderr=subprocess.PIPE,
+        stderr=slave,
         cwd=ROOT,
         env=child_env(FLYT_TUI_EXIT_AFTER_PAINT="1"),
         start_new_session=True,
     )
     os.close(slave)
     try:
-        _, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.communicate()
-        raise RuntimeError("flyt-tui did not exit within 60 s of FLYT_TUI_EXIT_AFTER_PAINT") from None
+        proc.wait()
+        raise RuntimeError("flyt-tui did not exit within 60 s with FLYT_TUI_EXIT_AFTER_PAINT=1") from None
     finally:
+        reader.join(5)
         os.close(master)
-    for line in err.decode(errors="replace").splitlines():
-        if line.startswith("painted "):
-            return float(line.split()[1]) - began
-    tail = err.decode(errors="replace").strip().splitlines()[-3:]
-    raise RuntimeError(f"no 'painted' line on stderr (exit {proc.returncode}): {' | '.join(tail)}")
+    found = PAINTED.search(bytes(output))
+    if found is None:
+        tail = bytes(output[-300:]).decode(errors="replace")
+        raise RuntimeError(f"no 'painted <time>' on the terminal (exit {proc.returncode}): {tail!r}")
+    return float(found.group(1)) - began
 
 
 def measure_start(quick: bool) -> Row:
@@ -241,7 +253,12 @@ def headless_stream(path: Path) -> float:
 
 
 async def app_stream(path: Path, key_every: float, timeout: float) -> tuple[float, list[float]]:
-    """One run in the app: seconds from pressing ``r`` to ``done`` shown; key latencies (s)."""
+    """One run in the app: seconds from pressing ``r`` to ``done`` shown; key latencies (s).
+
+    Two coroutines share the app's loop: one polls every 5 ms for the status line to say
+    ``done``; the other sends a cursor key every ``key_every`` seconds while the run lasts
+    and times how long the tree takes to move its cursor.
+    """
     from flyt_tui.app import FlytApp
 
     app = FlytApp(path, watch=False)
@@ -252,22 +269,31 @@ async def app_stream(path: Path, key_every: float, timeout: float) -> tuple[floa
         tree = flow_tree(app)
         tree.focus()
         await asyncio.sleep(0.2)
+        finished = asyncio.Event()
+
+        async def press_keys() -> None:
+            while not finished.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(finished.wait(), key_every)
+                if finished.is_set():
+                    return
+                before = tree.cursor_line
+                key = "down" if before < tree.last_line else "up"
+                sent = clock()
+                send_key(app, key)
+                moved = await wait_for(lambda before=before: tree.cursor_line != before or finished.is_set(), 5, 0.001)
+                if moved and tree.cursor_line != before:
+                    latencies.append(clock() - sent)
+
         began = clock()
         send_key(app, "r")
-        deadline = began + timeout
-        while not run_shown_done(app):
-            if clock() > deadline:
-                raise RuntimeError(f"the run did not finish within {timeout:.0f} s")
-            await asyncio.sleep(key_every)
-            if run_shown_done(app):
-                break
-            before = tree.cursor_line
-            key = "down" if before < tree.last_line else "up"
-            sent = clock()
-            send_key(app, key)
-            if await wait_for(lambda before=before: tree.cursor_line != before, 5, poll=0.001):
-                latencies.append(clock() - sent)
+        presser = asyncio.create_task(press_keys())
+        done = await wait_for(lambda: run_shown_done(app), timeout)
         elapsed = clock() - began
+        finished.set()
+        await presser
+        if not done:
+            raise RuntimeError(f"the run did not finish within {timeout:.0f} s")
         session = current_session(app)
         assert session is not None and len(session.store.get("results")) == len(session.store.get("items"))
     return elapsed, latencies

@@ -1,0 +1,641 @@
+"""The workbench: a debugger for flows, in the terminal.
+
+Wiring, in one place: the loader runs on a thread worker and posts the module; a run is
+a ``RunSession`` whose blocking body runs on a thread worker; the engine's observer is
+the session's ``deque.append`` and this app drains it on a 30 Hz timer (paused while no
+run is active), folds each batch into a bounded ``RunHistory`` and applies what changed
+to the widgets once per tick. The watcher (watchfiles) runs on a thread worker too;
+every worker only posts messages.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, TabbedContent, TabPane, Tree
+
+from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, PhaseStarted, StoreChanged
+
+from .format import error_line, format_duration, traceback_text
+from .history import NodeKey, RunHistory, Tick
+from .messages import FilesChanged, LoadFailed, ModuleLoaded, RunEnded
+from .widgets.batch_panel import BatchPanel
+from .widgets.event_log import (
+    EventLog,
+    error_entry,
+    event_entry,
+    message_entry,
+    retry_entry,
+    skipped_entry,
+)
+from .widgets.flow_tree import FlowTree, PausePoint
+from .widgets.inspector import Inspector
+from .widgets.status_bar import StatusBar
+from .widgets.store_table import HIGHLIGHT_SECONDS, StoreTable
+
+TICK_SECONDS = 1 / 30
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+class FlytApp(App[None]):
+    """Open a flow file, show its graph, run and step it, and reload it on save."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "flyt"
+    BINDINGS = [
+        Binding("r", "run", "Run", id="flyt.run", tooltip="Run the flow (restart if running)"),
+        Binding("n", "step_phase", "Next phase", id="flyt.next_phase", tooltip="Step to the next checkpoint"),
+        Binding("N", "step_node", "Next node", id="flyt.next_node", key_display="N"),
+        Binding("c", "continue_run", "Continue", id="flyt.continue"),
+        Binding("b", "toggle_breakpoint", "Breakpoint", id="flyt.breakpoint"),
+        Binding("x", "stop", "Stop", id="flyt.stop"),
+        Binding("f", "filter_logs", "Filter logs", id="flyt.filter"),
+        Binding("s", "switch_flow", "Switch flow", id="flyt.switch", show=False),
+        Binding("q", "quit", "Quit", id="flyt.quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        attr: str | None = None,
+        flow_name: str | None = None,
+        store_file: str | Path | None = None,
+        overrides: dict[str, Any] | None = None,
+        breakpoints: Sequence[str] = (),
+        watch: bool = True,
+        stable_output: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.load_options: dict[str, Any] = {
+            "attr": attr,
+            "flow_name": flow_name,
+            "store_file": store_file,
+            "overrides": overrides,
+        }
+        self.breakpoints: set[str] = set(breakpoints)
+        self.watch_files = watch
+        self.stable = _env_flag("FLYT_TUI_STABLE") if stable_output is None else stable_output
+        self.exit_after_paint = _env_flag("FLYT_TUI_EXIT_AFTER_PAINT")
+        self.loaded: Any = None  # LoadedModule of the last good load
+        self.entry: Any = None  # the FlowEntry on screen
+        self.session: Any = None  # the current RunSession
+        self.history = RunHistory()
+        self.load_error: Any = None  # the LoadError of the last failed (re)load
+        self.reload_pending = False
+        self.loads = 0  # successful loads (tests wait on it)
+        self.runs = 0
+        self._painted = False
+        self._shown_pause: tuple[Any, ...] | None = None
+        self._store_lit = False
+        self._watch_stop: Any = None
+        self._log_filter: str | None = None
+        self._inspected: NodeKey | None = None
+
+    # -- layout ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield FlowTree(id="tree")
+            with Vertical(id="right"):
+                yield StoreTable(id="store")
+                yield BatchPanel(id="batches")
+                yield Inspector(id="inspector")
+        with TabbedContent(id="logs"):
+            with TabPane("Retries", id="tab-retries"):
+                yield EventLog(id="retry-log")
+            with TabPane("Errors", id="tab-errors"):
+                yield EventLog(id="error-log")
+            with TabPane("Events", id="tab-events"):
+                yield EventLog(id="event-log", max_entries=2000)
+        yield StatusBar(id="status")
+        yield Footer()
+
+    @property
+    def flow_tree(self) -> FlowTree:
+        return self.query_one("#tree", FlowTree)
+
+    @property
+    def store_table(self) -> StoreTable:
+        return self.query_one("#store", StoreTable)
+
+    @property
+    def batch_panel(self) -> BatchPanel:
+        return self.query_one("#batches", BatchPanel)
+
+    @property
+    def inspector(self) -> Inspector:
+        return self.query_one("#inspector", Inspector)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one("#status", StatusBar)
+
+    @property
+    def retry_log(self) -> EventLog:
+        return self.query_one("#retry-log", EventLog)
+
+    @property
+    def error_log(self) -> EventLog:
+        return self.query_one("#error-log", EventLog)
+
+    @property
+    def event_log(self) -> EventLog:
+        return self.query_one("#event-log", EventLog)
+
+    def on_mount(self) -> None:
+        tree = self.flow_tree
+        tree.border_title = "Flow"
+        tree.stable = self.stable
+        tree.history = self.history
+        tree.breakpoints = self.breakpoints
+        self.store_table.border_title = "SharedStore"
+        self.store_table.highlight = not self.stable
+        self.batch_panel.border_title = "Batches"
+        self.batch_panel.stable = self.stable
+        self.inspector.border_title = "Inspector"
+        self.inspector.stable = self.stable
+        self.status.set_state("loading", f"loading {self.path.name}")
+        self._ticker = self.set_interval(TICK_SECONDS, self._tick, pause=True)
+        tree.focus()
+        self._load(None)
+        if self.watch_files:
+            import threading
+
+            self._watch_stop = threading.Event()
+            self._watch(self._watch_directory())
+
+    def on_unmount(self) -> None:
+        if self._watch_stop is not None:
+            self._watch_stop.set()
+        if self.session is not None:
+            self.session.stop()
+
+    # -- loading ---------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _load(self, previous: Any) -> None:
+        """Import the module (fresh on reload) and post the result; never touches widgets."""
+        from .loader import LoadError, load_module, reload_module
+
+        reloaded = previous is not None or self.loads > 0 or self.load_error is not None
+        try:
+            loaded = reload_module(previous) if previous is not None else load_module(self.path, **self.load_options)
+        except LoadError as exc:
+            self.post_message(LoadFailed(exc, reloaded))
+        except Exception as exc:  # a loader bug must not take the app down
+            self.post_message(LoadFailed(LoadError(error_line(exc), traceback_text(exc), self.path), reloaded))
+        else:
+            self.post_message(ModuleLoaded(loaded, reloaded))
+
+    def on_module_loaded(self, message: ModuleLoaded) -> None:
+        loaded = message.loaded
+        self.loaded = loaded
+        self.load_error = None
+        self.loads += 1
+        entries = loaded.entries
+        previous = self.entry.name if self.entry is not None else None
+        entry = next((e for e in entries if e.name == previous), None) or entries[0]
+        self._open_entry(entry, reloaded=message.reloaded)
+        if message.reloaded:
+            stamp = "" if self.stable else " " + time.strftime("%H:%M:%S")
+            self.status.set_reload(f"reloaded{stamp}", "green")
+        elif len(entries) > 1 and not self.exit_after_paint:
+            self.action_switch_flow()
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        error = message.error
+        self.load_error = error
+        self.error_log.add([message_entry(error.message, error.details)])
+        self._count_tab("tab-errors", "Errors", len(self.error_log.entries))
+        if self.entry is not None:  # keep the last good graph
+            self.status.set_reload(f"reload failed: {error.message}", "bold red")
+            self.inspector.show_message(f"reload failed: {error.message}", error.details)
+        else:
+            self.flow_tree.show_message(f"⚠ could not load {self.path.name}", [error.message])
+            self.inspector.show_message(error.message, error.details)
+            self.status.set_state("error", "load failed", error.message)
+            if self.watch_files:
+                self.status.set_reload("watching for a fix…", "dim")
+            if self.exit_after_paint and not self._painted:
+                self._painted = True
+                self.call_after_refresh(self._report_paint)
+
+    def _open_entry(self, entry: Any, *, reloaded: bool = False) -> None:
+        """Show ``entry``'s graph and initial store (a new flow, or the same after a reload)."""
+        from flyt_engine.graph import describe
+
+        try:
+            graph = describe(entry.flow)
+        except Exception as exc:
+            self.load_error = exc
+            self.inspector.show_message(f"cannot draw {entry.name}: {error_line(exc)}", traceback_text(exc))
+            self.status.set_reload(f"cannot draw {entry.name}: {error_line(exc, 80)}", "bold red")
+            return
+        self.entry = entry
+        tree = self.flow_tree
+        self.history = RunHistory()
+        tree.history = self.history
+        tree.show_graph(entry.flow, graph)
+        if reloaded:
+            self.breakpoints &= tree.node_names
+        tree.breakpoints = self.breakpoints
+        tree.relabel_all()
+        self.store_table.reset(self._initial_store())
+        self.batch_panel.reset()
+        if self.session is None or self.session.finished:
+            self.session = None
+            self.status.set_state("idle", "idle")
+        self.status.set_flow(entry.flow.name, f"{self.path.name}:{entry.name}")
+        self.flow_tree.border_title = f"Flow · {self.path.name}"
+        self._refresh_inspector(force=True)
+        if self.exit_after_paint and not self._painted:
+            self._painted = True
+            self.call_after_refresh(self._report_paint)
+
+    def _report_paint(self) -> None:
+        os.write(2, f"painted {time.time()}\n".encode())
+        self.exit()
+
+    def _initial_store(self) -> Mapping[str, Any]:
+        return self.loaded.initial_store if self.loaded is not None else {}
+
+    # -- hot reload ------------------------------------------------------------------------
+    def _watch_directory(self) -> Path:
+        path = self.path.resolve() if self.path.exists() else self.path.absolute()
+        directory = path.parent
+        while not directory.exists() and directory != directory.parent:
+            directory = directory.parent
+        return directory
+
+    @work(thread=True, group="watch", exit_on_error=False)
+    def _watch(self, directory: Path) -> None:
+        from .reload import watch_python_files
+
+        for paths in watch_python_files(directory, self._watch_stop):
+            self.post_message(FilesChanged(set(paths)))
+
+    def on_files_changed(self, message: FilesChanged) -> None:
+        if not self._is_relevant(message.paths):
+            return
+        if self._run_active():
+            self.reload_pending = True
+            self.status.set_reload("change detected — reload applies when the run ends", "yellow")
+            return
+        self._start_reload()
+
+    def _is_relevant(self, paths: Iterable[Path]) -> bool:
+        loaded = self.loaded
+        if loaded is None:
+            return True  # not loaded yet: any saved .py may be the fix
+        watched = {Path(loaded.path).resolve()}
+        for module in getattr(loaded, "user_modules", {}).values():
+            file = getattr(module, "__file__", None)
+            if file:
+                watched.add(Path(file).resolve())
+        return any(Path(p).resolve() in watched for p in paths)
+
+    def _start_reload(self) -> None:
+        self.reload_pending = False
+        self.status.set_reload("reloading…", "yellow")
+        self._load(self.loaded)
+
+    def action_reload(self) -> None:
+        """Reload the module now (or when the run ends)."""
+        if self._run_active():
+            self.reload_pending = True
+            self.status.set_reload("reload applies when the run ends", "yellow")
+        else:
+            self._start_reload()
+
+    # -- runs ------------------------------------------------------------------------------
+    def _run_active(self) -> bool:
+        return self.session is not None and not self.session.finished
+
+    def _start_run(self, mode: str) -> None:
+        from .session import RunSession
+
+        if self.entry is None:
+            self.notify("no flow loaded", severity="warning")
+            return
+        old = self.session
+        if old is not None and not old.finished:
+            old.stop()
+        try:
+            initial = copy.deepcopy(dict(self._initial_store()))
+        except Exception:
+            initial = dict(self._initial_store())
+        session = RunSession(self.entry.flow, initial, breakpoints=self.breakpoints)
+        self.session = session
+        self.runs += 1
+        self.history = RunHistory()
+        self._shown_pause = None
+        tree = self.flow_tree
+        tree.history = self.history
+        tree.set_pause(None)
+        tree.relabel_all()
+        self.store_table.reset(initial)
+        self.batch_panel.reset()
+        for log in (self.retry_log, self.error_log, self.event_log):
+            log.reset()
+        self._count_tab("tab-retries", "Retries", 0)
+        self._count_tab("tab-errors", "Errors", 0)
+        self.status.set_state("running", "running")
+        self._ticker.resume()
+        self._run(session, old, mode)
+
+    @work(thread=True, exclusive=True, group="run", exit_on_error=False)
+    def _run(self, session: Any, previous: Any, mode: str) -> None:
+        """The run's worker: wait for the previous run to let go, run, report the end."""
+        if previous is not None:
+            previous.wait(2.0)
+        session.run_blocking(mode)
+        self.post_message(RunEnded(session))
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        session = message.session
+        if session is not self.session:
+            return  # an old run finishing after a restart
+        self._tick()
+        self._ticker.pause()
+        self.flow_tree.set_pause(None)
+        self._shown_pause = None
+        state = str(getattr(session.state, "value", session.state))
+        steps = f"{self.history.steps} step{'s' if self.history.steps != 1 else ''}"
+        elapsed = ""
+        if not self.stable and session.started_at is not None and session.finished_at is not None:
+            elapsed = f" · {format_duration(session.finished_at - session.started_at)}"
+        if state == "done":
+            self.status.set_state("done", "done", f"action {session.action!r} · {steps}{elapsed}")
+        elif state == "failed":
+            self.status.set_state("failed", "failed", error_line(session.error, 120))
+            if session.error is not None and not self.error_log.entries:
+                self.error_log.add([message_entry(error_line(session.error), traceback_text(session.error))])
+            self._count_tab("tab-errors", "Errors", len(self.error_log.entries))
+            self.query_one("#logs", TabbedContent).active = "tab-errors"
+        elif state == "stopped":
+            self.status.set_state("stopped", "stopped", f"{steps}{elapsed}")
+        else:
+            self.status.set_state(state, state)
+        self._refresh_inspector(force=True)
+        if self._store_lit:
+            self.set_timer(HIGHLIGHT_SECONDS + 0.05, self._fade_store)
+        if self.reload_pending:
+            self._start_reload()
+
+    def _fade_store(self) -> None:
+        self._store_lit = self.store_table.fade()
+        if self._store_lit and not self._run_active():
+            self.set_timer(HIGHLIGHT_SECONDS / 2, self._fade_store)
+
+    # -- the drain -------------------------------------------------------------------------
+    def _tick(self) -> None:
+        """Drain the run's events and apply them, coalesced, once."""
+        session = self.session
+        if session is None:
+            self._ticker.pause()
+            return
+        paused_at = session.paused_at  # read before draining: its event is then in the batch
+        events = session.drain()
+        if events:
+            tick = self.history.ingest(events)
+            if tick.count:
+                self._apply(tick)
+        self._show_pause(session, paused_at)
+        if self._store_lit:
+            self._store_lit = self.store_table.fade()
+
+    def _apply(self, tick: Tick) -> None:
+        history = self.history
+        if tick.nodes:
+            self.flow_tree.relabel(tick.nodes)
+        if tick.store:
+            self.store_table.apply(tick.store)
+            self._store_lit = self._store_lit or self.store_table.highlight
+        if tick.batches:
+            self.batch_panel.apply([history.batches[path] for path in tick.batches])
+        if tick.retries:
+            entries = [retry_entry(event) for event in tick.retries]
+            if tick.retries_skipped:
+                entries.append(skipped_entry(tick.retries_skipped, "retries"))
+            self.retry_log.add(entries)
+            self._count_tab("tab-retries", "Retries", len(self.retry_log.entries))
+        if tick.errors:
+            entries = [error_entry(event) for event in tick.errors]
+            if tick.errors_skipped:
+                entries.append(skipped_entry(tick.errors_skipped, "errors"))
+            self.error_log.add(entries)
+            self._count_tab("tab-errors", "Errors", len(self.error_log.entries))
+        if tick.tail:
+            t0 = history.started if history.started is not None else tick.tail[0].time
+            entries = []
+            if tick.tail_skipped:
+                entries.append(skipped_entry(tick.tail_skipped, "events"))
+            entries.extend(event_entry(event, t0, self.stable) for event in tick.tail)
+            self.event_log.add(entries)
+        if self._inspected is not None and self._inspected in tick.nodes:
+            self._refresh_inspector(force=True)
+
+    def _show_pause(self, session: Any, paused_at: Event | None) -> None:
+        if paused_at is None and session.paused_at is None:
+            if self._shown_pause is not None:
+                self._shown_pause = None
+                self.flow_tree.set_pause(None)
+                self._refresh_inspector(force=True)
+            if not session.finished and self.status.state != "running":
+                self.status.set_state("running", "running")
+            return
+        event = paused_at if paused_at is not None else session.paused_at
+        marker = (id(event),)
+        if self._shown_pause == marker:
+            return
+        self._shown_pause = marker
+        key = self.history.key_of(event)
+        node_text, status_text = _pause_words(event)
+        self.flow_tree.set_pause(PausePoint(key, node_text))
+        self.status.set_state("paused", f"paused at {_node_label(event)} ({status_text})")
+        self._refresh_inspector(force=True)
+
+    def _count_tab(self, pane_id: str, title: str, count: int) -> None:
+        try:
+            tab = self.query_one("#logs", TabbedContent).get_tab(pane_id)
+        except Exception:
+            return
+        tab.label = Text(f"{title} ({count})" if count else title)
+
+    # -- inspector -------------------------------------------------------------------------
+    def _refresh_inspector(self, force: bool = False) -> None:
+        tree = self.flow_tree
+        pause = tree.pause
+        width = self.inspector.size.width or 70
+        if pause is not None:
+            line = tree.node_line(pause.key)
+            item = line.data if line is not None else None
+            name = item.name if item is not None else pause.key[0][-1]
+            kind = item.graph_kind if item is not None else "node"
+            self._inspected = pause.key
+            self.inspector.show_node(name, kind, self.history.nodes.get(pause.key), paused=pause.text, width=width)
+            return
+        item = tree.selected_item()
+        if item is None or item.key is None:
+            self._inspected = None
+            if item is not None and item.kind == "end":
+                self.inspector.show_message("■ end of the flow", "the flow ends when this action is returned", "bold")
+            return
+        self._inspected = item.key
+        self.inspector.show_node(item.name, item.graph_kind, self.history.nodes.get(item.key), width=width)
+
+    @on(Tree.NodeHighlighted, "#tree")
+    def _on_tree_highlight(self) -> None:
+        if self.load_error is None or self.entry is not None:
+            self._refresh_inspector()
+
+    # -- actions ---------------------------------------------------------------------------
+    def action_run(self) -> None:
+        """Run the flow from the start (stopping a run in progress)."""
+        self._start_run("run")
+
+    def action_step_phase(self) -> None:
+        """Pause at the next checkpoint (starts a run paused at the first one when idle)."""
+        session = self.session
+        if self._run_active():
+            session.step_phase()
+            self._shown_pause = None
+        else:
+            self._start_run("step")
+
+    def action_step_node(self) -> None:
+        """Run to just before the next node's prep (starts a paused run when idle)."""
+        session = self.session
+        if self._run_active():
+            session.step_node()
+            self._shown_pause = None
+        else:
+            self._start_run("node")
+
+    def action_continue_run(self) -> None:
+        """Run on until a breakpoint or the end (starts a run when idle)."""
+        if self._run_active():
+            self.session.resume()
+            self._shown_pause = None
+        else:
+            self._start_run("run")
+
+    def action_toggle_breakpoint(self) -> None:
+        """Toggle a breakpoint on the node under the cursor (pauses before its prep)."""
+        name = self.flow_tree.selected_node_name()
+        if name is None:
+            self.notify("select a node to set a breakpoint on", severity="warning")
+            return
+        if name in self.breakpoints:
+            self.breakpoints.discard(name)
+        else:
+            self.breakpoints.add(name)
+        self.flow_tree.breakpoints = self.breakpoints
+        self.flow_tree.relabel_names([name])
+        if self._run_active():
+            self.session.set_breakpoints(self.breakpoints)
+
+    def action_stop(self) -> None:
+        """Stop the run: cancels its Context, so waits and sleeps end at once."""
+        if self._run_active():
+            self.session.stop()
+            self.status.set_state("stopping", "stopping…")
+
+    def action_filter_logs(self) -> None:
+        """Filter the logs to the node under the cursor (again: show everything)."""
+        name = self.flow_tree.selected_node_name()
+        new = None if name is None or name == self._log_filter else name
+        self._log_filter = new
+        for log in (self.retry_log, self.error_log, self.event_log):
+            log.set_filter(new)
+        self.query_one("#logs", TabbedContent).border_title = f"filter: {new}" if new else None
+        self.notify(f"logs filtered to {new}" if new else "log filter cleared", timeout=2)
+
+    def action_switch_flow(self) -> None:
+        """Pick another flow of the module."""
+        from .widgets.flow_picker import FlowPicker
+
+        loaded = self.loaded
+        if loaded is None or len(loaded.entries) < 2:
+            self.notify("this module has only one flow", timeout=2)
+            return
+        choices = [(entry.name, f"{entry.origin} · {entry.flow.name}") for entry in loaded.entries]
+        current = self.entry.name if self.entry is not None else None
+        self.push_screen(FlowPicker(choices, current), self._picked)
+
+    def _picked(self, name: str | None) -> None:
+        if name is None or self.loaded is None:
+            return
+        entry = next((e for e in self.loaded.entries if e.name == name), None)
+        if entry is None or (self.entry is not None and entry.name == self.entry.name):
+            return
+        if self._run_active():
+            self.session.stop()
+        self.session = None
+        self._ticker.pause()
+        for log in (self.retry_log, self.error_log, self.event_log):
+            log.reset()
+        self._open_entry(entry)
+
+    async def action_quit(self) -> None:
+        """Quit (a paused or running flow is stopped first)."""
+        if self.session is not None:
+            self.session.stop()
+        if self._watch_stop is not None:
+            self._watch_stop.set()
+        self.exit()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "switch_flow":
+            return self.loaded is not None and len(self.loaded.entries) > 1
+        return True
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield SystemCommand("Run / restart", "Run the flow from the start (r)", self.action_run)
+        yield SystemCommand("Next phase", "Step to the next checkpoint (n)", self.action_step_phase)
+        yield SystemCommand("Next node", "Run to the next node's prep (N)", self.action_step_node)
+        yield SystemCommand("Continue", "Run on to a breakpoint or the end (c)", self.action_continue_run)
+        yield SystemCommand("Toggle breakpoint", "On the selected node (b)", self.action_toggle_breakpoint)
+        yield SystemCommand("Stop", "Cancel the run (x)", self.action_stop)
+        yield SystemCommand("Filter logs by node", "Show the selected node's entries only (f)", self.action_filter_logs)
+        yield SystemCommand("Reload", "Import the module again", self.action_reload)
+        if self.loaded is not None and len(self.loaded.entries) > 1:
+            yield SystemCommand("Switch flow", "Open another flow of this module (s)", self.action_switch_flow)
+        yield from super().get_system_commands(screen)
+
+
+def _node_label(event: Event) -> str:
+    iterations = [part for part in event.path if part.startswith("#")]
+    return event.node + (f" {iterations[-1]}" if iterations else "")
+
+
+def _pause_words(event: Event) -> tuple[str, str]:
+    """(what the tree line says, what the status line says in parentheses)."""
+    kind = type(event)
+    if kind is PhaseStarted:
+        return f"paused before {event.phase}", event.phase
+    if kind is NodeFinished:
+        following = f" → {event.next_node}" if event.next_node else " → end"
+        return f"paused after post: {event.action}{following}", f"action {event.action}{following}"
+    if kind is ExecFailed:
+        words = f"attempt {event.attempt}/{event.max_attempts} failed"
+        return f"paused: {words}", f"exec, {words}"
+    if kind is NodeFailed:
+        return f"paused: failed in {event.phase}", f"{event.phase}, failed"
+    if kind is StoreChanged:
+        return f"paused at write of {event.key}", f"write of {event.key}"
+    return "paused", "paused"

@@ -1,0 +1,137 @@
+"""The inspector: a node's prep result, exec result and action, pretty-printed and bounded.
+
+While the run is paused it shows the node it is paused at; otherwise the node under
+the tree cursor (its latest execution). It can also show a load error in full.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from flyt_engine import SharedStore
+
+from ..format import error_line, format_duration, pretty_lines
+from ..history import NodeRecord, NodeState
+
+_MAX_LINES = 10
+_ERROR_LINES = 60
+
+
+class Inspector(VerticalScroll):
+    """Shows one node's latest results, or a message."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._body = Static(Text("select a node, or run the flow", style="dim"), classes="inspector-body")
+        self.stable = False
+        self.plain = ""  # the last content as plain text (tests read it)
+
+    def compose(self):  # type: ignore[no-untyped-def]
+        yield self._body
+
+    def _set(self, text: Text) -> None:
+        self.plain = text.plain
+        self._body.update(text)
+
+    def show_message(self, title: str, body: str = "", style: str = "bold red") -> None:
+        """A message in full, such as a load error with its traceback."""
+        text = Text(title, style=style)
+        if body:
+            lines = body.splitlines()
+            if len(lines) > _ERROR_LINES:
+                lines = ["…", *lines[-_ERROR_LINES:]]
+            text.append("\n")
+            text.append("\n".join(lines), style="")
+        self._set(text)
+
+    def show_node(
+        self,
+        name: str,
+        kind: str,
+        record: NodeRecord | None,
+        *,
+        paused: str | None = None,
+        width: int = 70,
+    ) -> None:
+        """``name``'s latest execution; ``paused`` says where the run stands (``paused before exec``)."""
+        width = max(24, width - 10)
+        text = Text()
+        text.append(name, style="bold")
+        if kind and kind != "node":
+            text.append(f"  {kind.replace('_', ' ')}", style="dim italic")
+        if paused:
+            text.append(f"  {paused}", style="bold black on yellow")
+        elif record is None:
+            text.append("  not run yet", style="dim")
+        else:
+            text.append(f"  {self._state_words(record)}", style="dim")
+        text.append("\n")
+        if record is None:
+            self._set(text)
+            return
+        for phase, label in (("prep", "prep"), ("exec", "exec"), ("post", "action")):
+            known, value = record.result_of(phase)
+            text.append(f"{label:>6} ", style="bold cyan")
+            if not known:
+                text.append("—\n", style="dim")
+                continue
+            if phase == "post":
+                text.append(str(value), style="bold green")
+                if record.state == NodeState.DONE and record.next_node is not None:
+                    text.append(f"  → {record.next_node}", style="green")
+                elif record.state == NodeState.DONE:
+                    text.append("  → end", style="dim")
+                text.append("\n")
+                continue
+            if isinstance(value, SharedStore):  # a flow's prep: the store itself
+                value = _StoreView(value)
+            lines = pretty_lines(value, width=width, max_lines=_MAX_LINES)
+            text.append(lines[0] + "\n")
+            for line in lines[1:]:
+                text.append("       " + line + "\n")
+        if record.fallback:
+            text.append("  note ", style="bold magenta")
+            text.append("the fallback supplied the exec result\n", style="magenta")
+        if record.error is not None:
+            text.append(" error ", style="bold red")
+            text.append(error_line(record.error, width * 2) + "\n", style="red")
+        self._set(text)
+
+    def _state_words(self, record: NodeRecord) -> str:
+        state = record.state
+        if state == NodeState.DONE:
+            words = "done"
+            if not self.stable:
+                words += f" in {format_duration(record.duration)}"
+            if record.runs > 1:
+                words += f", ran {record.runs}×"
+            return words
+        if state == NodeState.RUNNING:
+            return f"running {record.phase}"
+        if state == NodeState.RETRYING:
+            return f"retrying ({record.attempt}/{record.max_attempts} failed)"
+        if state == NodeState.FAILED:
+            return f"failed in {record.phase}"
+        return str(state)
+
+
+class _StoreView(dict):
+    """A store's snapshot that names itself ``SharedStore`` in the inspector."""
+
+    def __init__(self, store: SharedStore) -> None:
+        try:
+            super().__init__(store.get_all())
+        except Exception:
+            super().__init__()
+
+
+_StoreView.__name__ = "SharedStore"
+
+
+def describe_value(value: Any, width: int = 70) -> Text:
+    """A value as the inspector prints it (used for store rows)."""
+    return Text("\n".join(pretty_lines(value, width=width, max_lines=_MAX_LINES)))

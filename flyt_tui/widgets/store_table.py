@@ -1,0 +1,141 @@
+"""The live SharedStore: key, type, value and the node that wrote it last.
+
+Updates arrive coalesced (the last write per key per tick) and touch only the cells of
+the rows that changed; the table is rebuilt only when a run starts (back to the initial
+store). Changed rows are highlighted for a moment. Columns have fixed widths; the value
+column takes what the others leave.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
+
+from flyt_engine.events import StoreChanged
+
+from ..format import safe_repr, type_name
+
+HIGHLIGHT_SECONDS = 1.0
+_HIGHLIGHT = "bold on #1e4620"
+_KEY_WIDTH = 16
+_TYPE_WIDTH = 8
+_WRITER_WIDTH = 12
+_VALUE_MIN = 24
+_REPR_LIMIT = 240
+
+
+class StoreTable(DataTable[Text]):
+    """The store of the current run (or the initial store before a run)."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=False, show_cursor=True)
+        self._cells: dict[str, tuple[str, str, str]] = {}  # key -> (type, value, writer) as shown
+        self._lit: dict[str, float] = {}  # key -> when it was highlighted
+        self.highlight = True
+        self._value_width = 40
+
+    def on_mount(self) -> None:
+        self.add_column(Text("key"), width=_KEY_WIDTH, key="key")
+        self.add_column(Text("type"), width=_TYPE_WIDTH, key="type")
+        self.add_column(Text("value"), width=self._value_width, key="value")
+        self.add_column(Text("written by"), width=_WRITER_WIDTH, key="writer")
+
+    def on_resize(self) -> None:
+        # cell padding is 1 on each side of each of the 4 columns; leave room for a scrollbar
+        width = max(_VALUE_MIN, self.size.width - _KEY_WIDTH - _TYPE_WIDTH - _WRITER_WIDTH - 8 - 2)
+        if width != self._value_width and ColumnKey("value") in self.columns:
+            self._value_width = width
+            self.columns[ColumnKey("value")].width = width
+            self._require_update_dimensions = True
+            self.refresh()
+
+    # -- content ---------------------------------------------------------------------------
+    def reset(self, values: Mapping[str, Any], writer: str = "initial") -> None:
+        """Show ``values`` (the initial store of a run); the only full rebuild."""
+        self.clear()
+        self._cells.clear()
+        self._lit.clear()
+        try:
+            items = list(values.items())
+        except Exception:
+            items = []
+        for key, value in items:
+            self._add(str(key), value, writer, lit=False)
+
+    def apply(self, changes: Mapping[str, StoreChanged], now: float | None = None) -> None:
+        """Apply one tick's store writes: update, add or remove the rows that changed."""
+        now = time.monotonic() if now is None else now
+        for key, event in changes.items():
+            key = str(key)
+            if event.deleted:
+                if key in self._cells:
+                    self.remove_row(key)
+                    del self._cells[key]
+                    self._lit.pop(key, None)
+                continue
+            if key in self._cells:
+                self._update(key, event.value, event.node, now)
+            else:
+                self._add(key, event.value, event.node, lit=self.highlight, now=now)
+
+    def fade(self, now: float | None = None) -> bool:
+        """Un-highlight rows changed more than a moment ago; True while some stay lit."""
+        if not self._lit:
+            return False
+        now = time.monotonic() if now is None else now
+        for key, when in list(self._lit.items()):
+            if now - when >= HIGHLIGHT_SECONDS:
+                del self._lit[key]
+                if key in self._cells:
+                    self._paint(key, self._cells[key], lit=False)
+        return bool(self._lit)
+
+    def value_text(self, key: str) -> str | None:
+        """The value as shown (for tests and the inspector)."""
+        cells = self._cells.get(key)
+        return cells[1] if cells is not None else None
+
+    def writer_of(self, key: str) -> str | None:
+        cells = self._cells.get(key)
+        return cells[2] if cells is not None else None
+
+    def keys(self) -> list[str]:
+        return list(self._cells)
+
+    def is_lit(self, key: str) -> bool:
+        return key in self._lit
+
+    # -- cells -----------------------------------------------------------------------------
+    def _add(self, key: str, value: Any, writer: str, *, lit: bool, now: float = 0.0) -> None:
+        cells = (type_name(value), safe_repr(value, _REPR_LIMIT), writer)
+        self._cells[key] = cells
+        style = _HIGHLIGHT if lit else ""
+        self.add_row(
+            Text(key, style=style, no_wrap=True, overflow="ellipsis"),
+            Text(cells[0], style=style, no_wrap=True, overflow="ellipsis"),
+            Text(cells[1], style=style, no_wrap=True, overflow="ellipsis"),
+            Text(cells[2], style=style, no_wrap=True, overflow="ellipsis"),
+            key=key,
+        )
+        if lit:
+            self._lit[key] = now
+
+    def _update(self, key: str, value: Any, writer: str, now: float) -> None:
+        cells = (type_name(value), safe_repr(value, _REPR_LIMIT), writer)
+        self._cells[key] = cells
+        if self.highlight:
+            self._lit[key] = now
+        self._paint(key, cells, lit=self.highlight)
+
+    def _paint(self, key: str, cells: tuple[str, str, str], *, lit: bool) -> None:
+        style = _HIGHLIGHT if lit else ""
+        row = RowKey(key)
+        self.update_cell(row, "key", Text(key, style=style, no_wrap=True, overflow="ellipsis"))
+        self.update_cell(row, "type", Text(cells[0], style=style, no_wrap=True, overflow="ellipsis"))
+        self.update_cell(row, "value", Text(cells[1], style=style, no_wrap=True, overflow="ellipsis"))
+        self.update_cell(row, "writer", Text(cells[2], style=style, no_wrap=True, overflow="ellipsis"))

@@ -153,25 +153,32 @@ def run_observed(
     store = SharedStore(initial)
     result: dict[str, Any] = {}
 
+    done = threading.Event()  # not Thread.join: a Ctrl-C inside join() can break is_alive()
+
     def work() -> None:
         try:
             result["action"] = run(flow, store, ctx=ctx)
         except BaseException as exc:
             result["error"] = exc
+        finally:
+            done.set()
 
     started = time.monotonic()
-    worker = threading.Thread(target=work, name="flyt-headless-run", daemon=True)
-    worker.start()
+    threading.Thread(target=work, name="flyt-headless-run", daemon=True).start()
     try:
-        while worker.is_alive():
-            worker.join(tick)
+        while not done.wait(tick):
             if display is not None:
                 display.apply(events)
             else:
                 events.clear()
     except KeyboardInterrupt:
         cancel()
-        worker.join()
+        try:
+            done.wait()
+        except KeyboardInterrupt:  # a second Ctrl-C: leave the (daemon) worker behind
+            pass
+        if not done.is_set():
+            result.setdefault("error", Cancelled("interrupted (Ctrl-C)"))
     seconds = time.monotonic() - started
     if display is not None:
         display.apply(events)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -336,6 +337,37 @@ def test_python_m_flyt_tui_bad_input_and_version(tmp_path):
     version = run_module("-m", "flyt_tui", "--version")
     assert version.returncode == 0
     assert version.stdout.strip() == f"flyt-tui, version {__version__}"
+
+
+def test_ctrl_c_cancels_a_headless_run(tmp_path):
+    path = write(
+        tmp_path,
+        "slow.py",
+        """
+        from flyt_engine import Flow, Node
+        def wait(ctx, p):
+            print("waiting", flush=True)
+            ctx.sleep(60)
+        flow = Flow(Node(exec=wait), name="slow")
+        """,
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flyt_tui", "--headless", str(path)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "waiting"  # the node is inside its sleep
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert "✗ slow failed: cancelled" in stderr
 
 
 def test_headless_runs_never_import_textual(tmp_path):

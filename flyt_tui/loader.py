@@ -200,6 +200,10 @@ def _load(path: Path, options: LoadOptions, previous: tuple[tuple[str, ModuleTyp
     except LoadError:
         imported.rollback()
         raise
+    except Exception as exc:  # e.g. a node whose name cannot be set: still a LoadError, never a crash
+        imported.rollback()
+        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+        raise LoadError(f"{type(exc).__name__} while loading {path.name}: {_first_line(str(exc))}", details, path)
     store.update(store_extra)
     store.update(options.overrides)
     return LoadedModule(path, module, entries, store, imported.user_modules, path.parent, options)

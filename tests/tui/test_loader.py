@@ -586,6 +586,29 @@ def test_exit_at_import_is_a_load_error(tmp_path):
         load_module(path)
 
 
+def test_unexpected_errors_while_inspecting_the_module_are_load_errors(tmp_path):
+    path = write(
+        tmp_path,
+        "odd_node.py",
+        """
+        from flyt_engine import Flow, Node
+
+        class Frozen(Node):
+            def __setattr__(self, key, value):
+                if key == "name":
+                    raise AttributeError("name is read-only")
+                super().__setattr__(key, value)
+
+        frozen = Frozen()
+        flow = Flow(frozen)
+        """,
+    )
+    with pytest.raises(LoadError, match=r"AttributeError while loading odd_node\.py") as info:
+        load_module(path)
+    assert "Traceback" in info.value.details
+    assert not any(getattr(m, "__file__", None) == str(path.resolve()) for m in list(sys.modules.values()))
+
+
 def test_load_error_is_an_exception_with_message_details_and_path(tmp_path):
     error = LoadError("one line", "long\ntext", tmp_path / "x.py")
     assert str(error) == "one line"

@@ -21,6 +21,7 @@ __all__ = [
     "safe_repr",
     "traceback_text",
     "type_name",
+    "user_error",
 ]
 
 _ELLIPSIS = "…"
@@ -186,6 +187,15 @@ def error_line(error: BaseException | None, limit: int = 160) -> str:
     text = f"{type_name(error)}: {message}" if message else type_name(error)
     text = text.replace("\n", " ⏎ ")
     return text if len(text) <= limit else text[: limit - 1] + _ELLIPSIS
+
+
+def user_error(error: BaseException | None) -> BaseException | None:
+    """The user's exception inside the engine's wrapping (a NodeError's cause), else ``error``."""
+    seen = 0
+    while error is not None and type(error).__name__ == "NodeError" and error.__cause__ is not None and seen < 20:
+        error = error.__cause__
+        seen += 1
+    return error
 
 
 def traceback_text(error: BaseException, max_chars: int = 6000) -> str:

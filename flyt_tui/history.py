@@ -15,9 +15,11 @@ for nodes inside a BatchFlow iteration (those objects are fresh per iteration).
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable
+from collections import Counter, deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import attrgetter, not_
 from typing import Any
 
 from flyt_engine.errors import Cancelled
@@ -45,6 +47,16 @@ RECENT_EVENTS = 256  # the ring of recent events
 LOG_LINES_PER_TICK = 40  # entries handed to each log per tick (the rest are counted)
 MAX_NODE_RECORDS = 5000  # records for paths not in the graph (dynamic flows) are capped
 _RESOLVE_CACHE_LIMIT = 20000
+
+
+_PATH = attrgetter("path")
+_KEY = attrgetter("key")
+_NODE = attrgetter("node")
+_TIME = attrgetter("time")
+_OK = attrgetter("ok")
+_PATH_PHASE = attrgetter("path", "phase")
+_PATH_ACTION = attrgetter("path", "action")
+_NEXT_PHASE = {"prep": "exec", "exec": "post", "post": "post"}
 
 
 def is_iteration_marker(part: str) -> bool:
@@ -185,59 +197,85 @@ class RunHistory:
     def ingest(self, events: Iterable[Event]) -> Tick:
         """Fold a drained batch of events into the history; return what changed.
 
-        Events of another run (a cancelled run still finishing) are dropped.
+        Events of another run (a cancelled run still finishing) are dropped. The Python
+        loop only sorts events into lists by type (skipping phase starts, which carry
+        nothing the summary needs); keying, "last one wins" and counting are done by
+        ``dict(zip(map(...)))`` and ``Counter``, which run in C.
         """
-        run_id = self.run_id
         tick = Tick()
-        last: dict[tuple[str, ...], Event] = {}  # raw path -> latest lifecycle event
-        starts: dict[tuple[str, ...], NodeStarted] = {}
-        results: dict[tuple[tuple[str, ...], str], PhaseFinished] = {}
-        taken: dict[tuple[tuple[str, ...], str], int] = {}
+        batch = events if isinstance(events, list) else list(events)
+        if not batch:
+            return tick
+        run_id = self.run_id
+        if run_id is None:
+            first = next((event for event in batch if type(event) is RunStarted), None)
+            if first is None:
+                return tick
+            run_id = self.run_id = first.run_id
+        # A session's queue only ever holds its own run's events: check the ends, filter if needed.
+        if batch[0].run_id == run_id and batch[-1].run_id == run_id:
+            kept = batch
+        else:
+            kept = [event for event in batch if event.run_id == run_id]
+            if not kept:
+                return tick
+
+        phase_done: list[PhaseFinished] = []
+        writes: list[StoreChanged] = []
+        node_starts: list[NodeStarted] = []
+        node_ends: list[NodeFinished] = []
+        items: list[BatchItemFinished] = []
+        rare: list[Event] = []
+        add_phase = phase_done.append
+        add_write = writes.append
+        add_start = node_starts.append
+        add_end = node_ends.append
+        add_item = items.append
+        add_rare = rare.append
+        for event in kept:
+            kind = type(event)
+            if kind is PhaseStarted:
+                continue
+            if kind is PhaseFinished:
+                add_phase(event)
+            elif kind is StoreChanged:
+                add_write(event)
+            elif kind is NodeStarted:
+                add_start(event)
+            elif kind is NodeFinished:
+                add_end(event)
+            elif kind is BatchItemFinished:
+                add_item(event)
+            else:
+                add_rare(event)
+
+        tick.count = len(kept)
+        self.events += len(kept)
+        maxlen = self.recent.maxlen or len(kept)
+        self.recent.extend(kept[-maxlen:])
+        per_log = LOG_LINES_PER_TICK
+        if len(kept) > per_log:
+            tick.tail = kept[-per_log:]
+            tick.tail_skipped = len(kept) - per_log
+        else:
+            tick.tail = kept
+        if writes:
+            store = tick.store = dict(zip(map(_KEY, writes), writes, strict=False))
+            self.writers.update(zip(store, map(_NODE, store.values()), strict=False))
+
+        last: dict[tuple[str, ...], Event] = (
+            dict(zip(map(_PATH, node_ends), node_ends, strict=False)) if node_ends else {}
+        )
         fallbacks: dict[tuple[str, ...], FallbackUsed] = {}
-        store = tick.store
-        items: dict[tuple[str, ...], list[int]] = {}
         batch_events: list[Event] = []
         retries = tick.retries
         errors = tick.errors
-        kept: list[Event] = []
-        keep = kept.append
-        per_log = LOG_LINES_PER_TICK
-
-        for event in events:
-            if event.run_id != run_id:
-                if run_id is None and type(event) is RunStarted:
-                    run_id = self.run_id = event.run_id
-                else:
-                    continue
-            keep(event)
+        for event in rare:
             kind = type(event)
-            if kind is PhaseStarted:
-                last[event.path] = event
-            elif kind is PhaseFinished:
-                last[event.path] = event
-                results[event.path, event.phase] = event
-            elif kind is StoreChanged:
-                store[event.key] = event
-            elif kind is NodeStarted:
-                starts[event.path] = event
-            elif kind is NodeFinished:
-                last[event.path] = event
-                edge = (event.path, event.action)
-                taken[edge] = taken.get(edge, 0) + 1
-            elif kind is BatchItemFinished:
-                counts = items.get(event.path)
-                if counts is None:
-                    counts = items[event.path] = [0, 0, 0]
-                counts[0] += 1
-                counts[2] = event.time
-                if not event.ok:
-                    counts[1] += 1
-                    if len(errors) < per_log:
-                        errors.append(event)
-                    else:
-                        tick.errors_skipped += 1
-            elif kind is ExecFailed:
-                last[event.path] = event
+            if kind is ExecFailed:
+                current = last.get(event.path)
+                if current is None or event.time >= current.time:
+                    last[event.path] = event
                 if len(retries) < per_log:
                     retries.append(event)
                 else:
@@ -249,9 +287,13 @@ class RunHistory:
                 else:
                     tick.retries_skipped += 1
             elif kind is NodeFailed:
-                last[event.path] = event
+                current = last.get(event.path)
+                if current is None or event.time >= current.time:
+                    last[event.path] = event
                 if len(errors) < per_log:
                     errors.append(event)
+                else:
+                    tick.errors_skipped += 1
             elif kind is BatchStarted or kind is BatchFinished:
                 batch_events.append(event)
             elif kind is RunStarted:
@@ -260,21 +302,18 @@ class RunHistory:
             elif kind is RunFinished:
                 tick.finished = self.finished = event
 
-        tick.count = len(kept)
-        if not kept:
-            return tick
-        self.events += len(kept)
-        self.recent.extend(kept[-self.recent.maxlen :] if self.recent.maxlen else kept)
-        if len(kept) > per_log:
-            tick.tail = kept[-per_log:]
-            tick.tail_skipped = len(kept) - per_log
-        else:
-            tick.tail = kept
-        for event in store.values():
-            self.writers[event.key] = event.node
+        starts = dict(zip(map(_PATH, node_starts), node_starts, strict=False)) if node_starts else {}
+        results = dict(zip(map(_PATH_PHASE, phase_done), phase_done, strict=False)) if phase_done else {}
+        taken = Counter(map(_PATH_ACTION, node_ends)) if node_ends else {}
         self._fold_nodes(tick, starts, last, results, taken, fallbacks)
         if items or batch_events:
-            self._fold_batches(tick, items, batch_events)
+            failed = list(compress(items, map(not_, map(_OK, items)))) if items else []
+            for event in failed:
+                if len(errors) < per_log:
+                    errors.append(event)
+                else:
+                    tick.errors_skipped += 1
+            self._fold_batches(tick, items, failed, batch_events)
         if errors:
             tick.errors = self._innermost(errors)
         return tick
@@ -285,11 +324,15 @@ class RunHistory:
         starts: dict[tuple[str, ...], NodeStarted],
         last: dict[tuple[str, ...], Event],
         results: dict[tuple[tuple[str, ...], str], PhaseFinished],
-        taken: dict[tuple[tuple[str, ...], str], int],
+        taken: Mapping[tuple[tuple[str, ...], str], int],
         fallbacks: dict[tuple[str, ...], FallbackUsed],
     ) -> None:
         changed = tick.nodes
+        # The latest lifecycle event per raw path decides the state: (time, rank) breaks the
+        # ties of shared timestamps (a node's end and its post's end share one).
+        latest: dict[tuple[str, ...], tuple[float, int, Event]] = {}
         for event in starts.values():
+            latest[event.path] = (event.time, 0, event)
             key = self.key_of(event)
             record = self._node(key, event.node)
             if record is not None and event.time >= record.started:
@@ -299,6 +342,10 @@ class RunHistory:
                 record.attempt = 0
                 changed.add(key)
         for event in results.values():
+            path = event.path
+            current = latest.get(path)
+            if current is None or (event.time, 1) >= current[:2]:
+                latest[path] = (event.time, 1, event)
             key = self.key_of(event)
             record = self._node(key, event.node)
             if record is None:
@@ -312,11 +359,17 @@ class RunHistory:
                     record.exec = event
             elif record.post is None or event.time >= record.post.time:
                 record.post = event
+        for path, event in last.items():
+            rank = 2 if type(event) is ExecFailed else 3
+            current = latest.get(path)
+            if current is None or (event.time, rank) >= current[:2]:
+                latest[path] = (event.time, rank, event)
         for (path, action), count in taken.items():
-            tpl, in_iteration = self._resolve(path)
             event = last.get(path)
-            key = (tpl, 0 if in_iteration else (event.node_id if event is not None else 0))
-            record = self.nodes.get(key)
+            if event is None:
+                continue
+            key = self.key_of(event)
+            record = self._node(key, event.node)
             if record is not None:
                 record.edges[action] = record.edges.get(action, 0) + count
                 record.runs += count
@@ -326,17 +379,20 @@ class RunHistory:
             record = self.nodes.get(self.key_of(event))
             if record is not None and event.time >= record.started:
                 record.fallback = True
-        for event in last.values():
+        for when, _rank, event in latest.values():
             key = self.key_of(event)
             record = self._node(key, event.node)
-            if record is None or event.time < record.last:
+            if record is None or when < record.last:
                 continue
-            record.last = event.time
+            record.last = when
             changed.add(key)
             kind = type(event)
-            if kind is PhaseStarted or kind is PhaseFinished:
+            if kind is NodeStarted:
                 record.state = NodeState.RUNNING
-                record.phase = event.phase
+                record.phase = "prep"
+            elif kind is PhaseFinished:
+                record.state = NodeState.RUNNING
+                record.phase = _NEXT_PHASE.get(event.phase, "post")
             elif kind is NodeFinished:
                 record.state = NodeState.DONE
                 record.phase = ""
@@ -351,9 +407,8 @@ class RunHistory:
                 record.attempt = event.attempt
                 record.max_attempts = event.max_attempts
                 record.error = event.error
-                record.state = (
-                    NodeState.RETRYING if event.wait > 0 or event.attempt < event.max_attempts else NodeState.RUNNING
-                )
+                retrying = event.wait > 0 or event.attempt < event.max_attempts
+                record.state = NodeState.RETRYING if retrying else NodeState.RUNNING
                 record.phase = "exec"
             elif kind is NodeFailed:
                 record.state = NodeState.STOPPED if isinstance(event.error, Cancelled) else NodeState.FAILED
@@ -361,7 +416,13 @@ class RunHistory:
                 record.error = event.error
                 record.runs += 1
 
-    def _fold_batches(self, tick: Tick, items: dict[tuple[str, ...], list[int]], batch_events: list[Event]) -> None:
+    def _fold_batches(
+        self,
+        tick: Tick,
+        items: list[BatchItemFinished],
+        failed: list[BatchItemFinished],
+        batch_events: list[Event],
+    ) -> None:
         changed = tick.batches
         for event in batch_events:
             tpl, _ = self._resolve(event.path)
@@ -378,14 +439,19 @@ class RunHistory:
                 record.last = max(record.last, event.time)
                 record.finished = record.active == 0
             changed.add(tpl)
-        for path, (done, failed, when) in items.items():
+        if not items:
+            return
+        done = Counter(map(_PATH, items))
+        failures = Counter(map(_PATH, failed)) if failed else {}
+        when = dict(zip(map(_PATH, items), map(_TIME, items), strict=False))
+        for path, count in done.items():
             tpl, _ = self._resolve(path)
             record = self.batches.get(tpl)
             if record is None:
                 continue
-            record.done += done
-            record.failed += failed
-            record.last = max(record.last, when)
+            record.done += count
+            record.failed += failures.get(path, 0)
+            record.last = max(record.last, when[path])
             changed.add(tpl)
 
     def _innermost(self, errors: list[Event]) -> list[Event]:

@@ -28,7 +28,7 @@ from flyt_engine.events import (
     StoreChanged,
 )
 
-from ..format import error_line, format_duration, safe_repr, traceback_text
+from ..format import error_line, format_duration, safe_repr, traceback_text, user_error
 
 Entry = tuple[tuple[str, ...], Text]
 
@@ -100,7 +100,7 @@ def error_entry(event: Event) -> Entry:
     if type(event) is NodeFailed:
         text.append(f"  failed in {event.phase}\n", style="red")
         error = event.error
-        cause = error.__cause__ if error.__cause__ is not None else error
+        cause = user_error(error) or error
         text.append(error_line(cause, 200) + "\n", style="bold red")
         text.append(_indent(traceback_text(cause)), style="dim")
     elif type(event) is BatchItemFinished:

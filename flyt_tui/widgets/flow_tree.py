@@ -19,7 +19,7 @@ from textual.widgets.tree import TreeNode
 from flyt_engine.graph import Graph, GraphNode, kind_of
 from flyt_engine.node import Node
 
-from ..format import error_line, format_duration
+from ..format import error_line, format_duration, user_error
 from ..history import NodeKey, NodeRecord, NodeState, RunHistory
 
 _BADGES = {"flow": "flow", "batch_node": "batch", "batch_flow": "batch flow"}
@@ -307,10 +307,10 @@ class FlowTree(Tree[TreeItem]):
         if state == NodeState.RETRYING:
             out = Text(f"↻{record.attempt}/{record.max_attempts}", style="bold dark_orange")
             if record.error is not None:
-                out.append(f" {error_line(record.error, 48)}", style="dark_orange")
+                out.append(f" {error_line(user_error(record.error), 48)}", style="dark_orange")
             return out
         if state == NodeState.FAILED:
-            return Text(f"failed in {record.phase}: {error_line(record.error, 60)}", style="red")
+            return Text(f"failed in {record.phase}: {error_line(user_error(record.error), 60)}", style="red")
         if state == NodeState.STOPPED:
             return Text(f"stopped in {record.phase}", style="red")
         out = Text()

@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from flyt_engine import SharedStore
 
-from ..format import error_line, format_duration, pretty_lines
+from ..format import error_line, format_duration, pretty_lines, user_error
 from ..history import NodeRecord, NodeState
 
 _MAX_LINES = 10
@@ -98,7 +98,7 @@ class Inspector(VerticalScroll):
             text.append("the fallback supplied the exec result\n", style="magenta")
         if record.error is not None:
             text.append(" error ", style="bold red")
-            text.append(error_line(record.error, width * 2) + "\n", style="red")
+            text.append(error_line(user_error(record.error), width * 2) + "\n", style="red")
         self._set(text)
 
     def _state_words(self, record: NodeRecord) -> str:

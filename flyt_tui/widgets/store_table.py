@@ -104,7 +104,7 @@ class StoreTable(DataTable[Text]):
         cells = self._cells.get(key)
         return cells[2] if cells is not None else None
 
-    def keys(self) -> list[str]:
+    def store_keys(self) -> list[str]:
         return list(self._cells)
 
     def is_lit(self, key: str) -> bool:

@@ -22,7 +22,7 @@ async def test_tree_shows_the_graph_before_any_run():
         assert "retry → ↺ fetch" in lines  # a loop back is a reference, not a recursion
         assert app.status.state == "idle"
         # the initial store is shown before any run
-        assert app.store_table.keys() == ["source", "label"]
+        assert app.store_table.store_keys() == ["source", "label"]
         assert app.store_table.value_text("label") == "'[x] not markup'"
 
 

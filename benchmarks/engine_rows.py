@@ -54,25 +54,35 @@ def engine_bare(steps: int) -> float:
 
 
 def observer_kind() -> str:
-    """Which observer ``engine_observed`` attaches: the workbench's RunSession when importable."""
+    """How ``engine_observed`` watches the run, as the workbench does when it can tell:
+    ``"pump"`` or ``"drain"`` (the RunSession method the app's timer calls), else ``"deque"``
+    (the engine contract alone, when flyt_tui.session is not importable)."""
     try:
-        from flyt_tui.session import RunSession  # noqa: F401
+        from flyt_tui.session import RunSession
     except Exception:
         return "deque"
-    return "session"
+    if not hasattr(RunSession, "pump"):
+        return "drain"
+    try:  # the app's timer decides; without the app, pump() is the session's documented way
+        import inspect
+
+        from flyt_tui.app import FlytApp
+
+        return "pump" if ".pump(" in inspect.getsource(FlytApp) else "drain"
+    except Exception:
+        return "pump"
 
 
 def engine_observed(steps: int) -> float:
     """The flow watched as the workbench watches it: RunSession on this thread, drained at 30 Hz."""
     flow = loop_flow(steps)
     stop = threading.Event()
-    if observer_kind() == "session":
+    kind = observer_kind()
+    if kind != "deque":
         from flyt_tui.session import RunSession, RunState
 
         session = RunSession(flow, {})
-        # pump() is what the UI's timer calls (drain, hand over, collect young garbage).
-        pump = getattr(session, "pump", None)
-        drain = pump if pump is not None else (lambda: len(session.drain()))
+        drain = session.pump if kind == "pump" else (lambda: len(session.drain()))
         body = session.run_blocking
     else:  # the engine contract alone: a deque observer drained the same way
         from collections import deque
@@ -102,7 +112,7 @@ def engine_observed(steps: int) -> float:
     elapsed = clock() - start
     stop.set()
     thread.join()
-    if observer_kind() == "session":
+    if kind != "deque":
         assert session.state is RunState.DONE, (session.state, session.error)
         assert session.store.get("n") == steps
     assert drained[0] > steps, "the observer saw fewer events than steps"
@@ -208,11 +218,11 @@ def run_rows(wanted: set[str], quick: bool) -> list[Row]:
         if missing_pf:
             rows.append(unavailable("step_observed", missing_pf))
         else:
-            how = "deque observer drained at 30 Hz (flyt_tui.session missing)"
-            if observer_kind() == "session":
-                from flyt_tui.session import RunSession
-
-                how = "RunSession, " + ("pump()" if hasattr(RunSession, "pump") else "drain()") + " at 30 Hz"
+            how = {
+                "pump": "RunSession.pump() at 30 Hz, as the app's timer",
+                "drain": "RunSession.drain() at 30 Hz, as the app's timer",
+                "deque": "deque observer drained at 30 Hz (flyt_tui.session missing)",
+            }[observer_kind()]
             rows.append(
                 measured(
                     "step_observed",

@@ -1,0 +1,128 @@
+"""Hot reload in the workbench: good edits, broken edits, edits during a run, a fix after a bad start."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from conftest import SIZE, select_node, tree_text, wait_for, wait_loaded, wait_state
+
+from flyt_tui.app import FlytApp
+
+
+async def edit_until(pilot, path: Path, text: str, predicate, timeout: float = 10.0) -> None:
+    """Write ``text`` to ``path`` until ``predicate()`` holds (the watcher may start after the first write)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        path.write_text(text)
+        try:
+            await wait_for(pilot, predicate, timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+
+
+async def test_a_good_edit_reloads_and_keeps_breakpoints_expansion_and_cursor(flow_copy):
+    path = flow_copy("basic")
+    app = FlytApp(path, watch=True, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        select_node(app, "transform")
+        await pilot.press("b")
+        select_node(app, "save")
+        await pilot.press("b")
+        validate_line = app.flow_tree.node_line(app.flow_tree.find_key("validate"))
+        validate_line.collapse()
+        select_node(app, "fetch")
+        new = path.read_text().replace("save = Save()", "save = Save(name='persist')")
+        await edit_until(pilot, path, new, lambda: app.loads >= 2)
+        await pilot.pause()
+        text = tree_text(app)
+        assert "save → ○ persist" in text and "save → ○ save" not in text
+        assert app.breakpoints == {"transform"}  # "save" is gone, "transform" survived
+        assert app.flow_tree.cursor_node.data.name == "fetch"
+        new_validate = app.flow_tree.node_line(app.flow_tree.find_key("validate"))
+        assert not new_validate.is_expanded
+        assert app.flow_tree.node_line(app.flow_tree.find_key("transform")).is_expanded
+        assert "valid → ● ○ transform" in tree_text(app)
+        assert app.status.reload_text == "reloaded"
+
+
+async def test_a_broken_edit_shows_the_error_and_keeps_the_last_good_graph(flow_copy):
+    path = flow_copy("basic")
+    app = FlytApp(path, watch=True, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        before = tree_text(app)
+        good = path.read_text()
+        await edit_until(pilot, path, good + "\ndef broken(:\n", lambda: app.load_error is not None)
+        assert app.status.reload_text.startswith("reload failed: SyntaxError")
+        assert tree_text(app) == before
+        assert "SyntaxError" in app.error_log.visible_text()
+        assert "reload failed" in app.inspector.plain
+        # the last good flow still runs
+        await pilot.press("r")
+        await wait_state(pilot, "done")
+        # an exception at import is reported the same way
+        await edit_until(
+            pilot, path, good + "\nraise RuntimeError('import boom')\n", lambda: "import boom" in app.status.reload_text
+        )
+        # and a fix loads
+        await edit_until(
+            pilot, path, good.replace("save = Save()", "save = Save(name='fixed')"), lambda: app.loads >= 2
+        )
+        await pilot.pause()
+        assert "fixed" in tree_text(app)
+        assert app.status.reload_text == "reloaded"
+
+
+async def test_an_edit_during_a_run_applies_when_the_run_ends(flow_copy):
+    path = flow_copy("basic")
+    app = FlytApp(path, watch=True, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("n")
+        await wait_state(pilot, "paused")
+        new = path.read_text().replace("save = Save()", "save = Save(name='later')")
+        await edit_until(pilot, path, new, lambda: app.reload_pending)
+        assert app.status.reload_text == "change detected — reload applies when the run ends"
+        assert app.loads == 1 and "later" not in tree_text(app)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: app.loads == 2, what="the reload after the run")
+        await pilot.pause()
+        assert "save → ○ later" in tree_text(app)
+        assert app.status.reload_text == "reloaded"
+
+
+async def test_a_broken_file_at_start_opens_with_the_error_and_a_fix_loads(tmp_path):
+    path = tmp_path / "flowmod.py"
+    path.write_text("from flyt_engine import Flow, Node\ndef broken(:\n")
+    app = FlytApp(path, watch=True, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.load_error is not None)
+        await pilot.pause()
+        assert app.is_running
+        assert app.status.state_text == "load failed"
+        assert "SyntaxError" in app.status.plain
+        assert tree_text(app).startswith("⚠ could not load flowmod.py")
+        assert "SyntaxError" in app.inspector.plain
+        await pilot.press("r")  # nothing to run: the app says so and stays up
+        assert app.session is None
+        fixed = "from flyt_engine import Flow, Node\nhello = Node(name='hello')\nflow = Flow(hello, name='fixed')\n"
+        await edit_until(pilot, path, fixed, lambda: app.loads >= 1)
+        await pilot.pause()
+        assert tree_text(app).splitlines()[0].startswith("○ fixed")
+        await pilot.press("r")
+        await wait_state(pilot, "done")
+
+
+async def test_no_watch_never_reloads(flow_copy):
+    path = flow_copy("basic")
+    app = FlytApp(path, watch=False, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        path.write_text(path.read_text().replace("save = Save()", "save = Save(name='nope')"))
+        await pilot.pause(1.0)
+        assert app.loads == 1 and "nope" not in tree_text(app)
+        assert not [worker for worker in app.workers if worker.group == "watch"]

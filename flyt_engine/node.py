@@ -106,6 +106,7 @@ class Node:
             if not isinstance(name, str):
                 raise TypeError(f"name must be a str, not {type(name).__name__}")
             self.name = name
+            self._auto_name = False  # chosen: the workbench loader keeps it
         elif type(self) is Node:
             self.name = getattr(exec, "__name__", None) or "node"
             self._auto_name = True

@@ -61,15 +61,16 @@ def executor(
     address: str | None = None,
     *,
     client: Client | None = None,
-    n_workers: int = 2,
-    processes: bool = True,
+    n_workers: int | None = None,
+    processes: bool | None = None,
     **cluster_kwargs: Any,
 ) -> DaskExecutor:
     """An executor that runs batch items on Dask.
 
-    - ``executor()``: starts a ``LocalCluster`` of ``n_workers`` worker processes (threads
-      with ``processes=False``); other keyword arguments go to ``LocalCluster``. The
-      dashboard is off unless you pass ``dashboard_address`` (use ``":0"`` for a free port).
+    - ``executor()``: starts a ``LocalCluster`` of ``n_workers`` (2) worker processes
+      (threads with ``processes=False``); other keyword arguments go to ``LocalCluster``
+      (e.g. ``threads_per_worker``). The scheduler's dashboard takes a free port on
+      127.0.0.1 unless you pass ``dashboard_address``: never a fixed one.
     - ``executor("tcp://scheduler:8786")``: connects to a running scheduler. Its workers
       need ``flyt-python`` (and the libraries your nodes import) installed; your own flow
       modules are shipped with each item.
@@ -79,17 +80,23 @@ def executor(
     ``with`` block) closes them.
     """
     if client is not None:
-        if address is not None or cluster_kwargs:
+        if address is not None or cluster_kwargs or n_workers is not None or processes is not None:
             raise TypeError("executor(client=...) takes no address or cluster options")
         return DaskExecutor(client)
     if address is not None:
         if not isinstance(address, str):
             raise TypeError(f"address must be a scheduler address string, not {type(address).__name__}")
-        if cluster_kwargs:
-            raise TypeError(f"cluster options apply to a local cluster only, not {address!r}")
+        if cluster_kwargs or n_workers is not None or processes is not None:
+            raise TypeError(f"cluster options apply to a local cluster only, not to {address!r}")
         return DaskExecutor(Client(address), owns_client=True)
-    cluster_kwargs.setdefault("dashboard_address", None)  # never take a fixed port (8787)
-    cluster = LocalCluster(n_workers=n_workers, processes=processes, **cluster_kwargs)
+    # The scheduler always serves HTTP, on 8787 when given no address (even None): ask for a
+    # free port on the loopback interface instead, so two clusters never collide.
+    cluster_kwargs.setdefault("dashboard_address", "127.0.0.1:0")
+    cluster = LocalCluster(
+        n_workers=2 if n_workers is None else n_workers,
+        processes=True if processes is None else processes,
+        **cluster_kwargs,
+    )
     try:
         local_client = Client(cluster)
     except BaseException:
@@ -174,7 +181,7 @@ def _relay(local: Future[Any], remote: Future[Any]) -> None:
         failure = remote.exception()
         if failure is not None:  # our wrapper catches everything the item raises: this is the cluster's
             error = WorkerLost(f"the Dask worker running it was lost ({type(failure).__name__}: {failure})")
-            error.__cause__ = failure
+            error.__cause__ = _without_tracebacks(failure)
         else:
             try:
                 kind, value = pickle.loads(remote.result())
@@ -185,7 +192,7 @@ def _relay(local: Future[Any], remote: Future[Any]) -> None:
                 error.__cause__ = exc
             else:
                 if kind != "ok":
-                    error, value = value, None
+                    error, value = _without_tracebacks(value), None
     try:
         if error is None:
             local.set_result(value)
@@ -300,6 +307,23 @@ def _run_payload(payload: bytes) -> bytes:
         return _pack_error(error, exc)
 
 
+def _without_tracebacks(error: BaseException) -> BaseException:
+    """Drop the tracebacks of ``error`` and its causes. Dask installs tblib, which rebuilds
+    a pickled traceback out of the frames live at unpickling time: on the driver those
+    hold the Dask future (and its result on a worker) for as long as the error lives. The
+    worker's traceback is kept as text in a note instead."""
+    seen: set[int] = set()
+    stack = [error]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        stack.extend((current.__cause__, current.__context__))
+    return error
+
+
 def _pack_error(error: BaseException, original: BaseException) -> bytes:
     where = _worker_address()
     text = "".join(traceback.format_exception(original)).rstrip()
@@ -307,6 +331,7 @@ def _pack_error(error: BaseException, original: BaseException) -> bytes:
         error.add_note(f"raised on Dask worker {where}:\n{text}")
     except Exception:  # a note is a nicety
         pass
+    _without_tracebacks(error)
     try:
         return cloudpickle.dumps(("err", error))
     except BaseException as exc:

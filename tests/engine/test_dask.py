@@ -1,0 +1,345 @@
+"""Batches on Dask: a 2-worker LocalCluster of processes runs a BatchNode and a BatchFlow
+defined in a module loaded from a file path (as the workbench loads a flow file).
+
+One cluster serves the whole module (it starts in well under a second here). The worker
+death test runs last: it kills a worker, which the nanny then restarts.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed", reason="dask[distributed] is not installed: pip install -e '.[dask]'")
+pytest.importorskip("cloudpickle", reason="cloudpickle is not installed: pip install -e '.[dask]'")
+
+import cloudpickle
+
+import flyt_engine
+from flyt_engine import (
+    BatchError,
+    BatchFlow,
+    BatchNode,
+    Cancelled,
+    Context,
+    NodeError,
+    SharedStore,
+    run,
+)
+from flyt_engine import dask as flyt_dask
+from flyt_engine.batch import WorkerLost
+from flyt_engine.events import BatchItemFinished, ExecFailed, FallbackUsed
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+MODULE_NAME = "flyt_test_flows_loaded_by_path"  # no worker can import this name
+
+
+def load_by_path() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, HERE / "dask_fixture_flows.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[MODULE_NAME] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def flows():
+    module = load_by_path()
+    yield module
+    sys.modules.pop(MODULE_NAME, None)
+
+
+@pytest.fixture(scope="module")
+def executor():
+    ex = flyt_dask.executor(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=2,
+        silence_logs=logging.CRITICAL,
+        scheduler_kwargs={"allowed_failures": 0},  # a worker death fails its task at once
+    )
+    yield ex
+    ex.shutdown()
+
+
+# -- the helper -------------------------------------------------------------------------------------------
+def test_the_local_cluster_has_two_worker_processes_and_no_fixed_port(executor):
+    info = executor.client.scheduler_info()
+    assert len(info["workers"]) == 2
+    pids = executor.client.run(os.getpid)
+    assert len(set(pids.values())) == 2 and os.getpid() not in pids.values()
+    dashboard = executor.cluster.scheduler.http_server
+    assert dashboard.port != 8787  # no fixed port taken
+    assert dashboard.address == "127.0.0.1"
+
+
+def scheduler_task_count(executor) -> int:
+    return executor.client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+
+
+def wait_until(predicate, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_futures_behave_like_concurrent_futures(executor, flows, tmp_path):
+    ok = executor.submit(flows.normalize, None, {"name": "ann", "email": "A@X.ORG"})
+    seen = threading.Event()
+    ok.add_done_callback(lambda future: seen.set())
+    assert ok.result(timeout=30) == flows.Profile("Ann", "a@x.org")
+    assert seen.wait(5)
+    bad = executor.submit(flows.normalize, None, {"name": "bob", "email": "nope"})
+    error = bad.exception(timeout=30)
+    assert type(error) is flows.InvalidUser  # the very class, round-tripped by value
+    assert any("raised on Dask worker" in note for note in error.__notes__)
+    slow = executor.submit(flows.sleep_then_echo, None, (str(tmp_path), 60))
+    try:
+        assert slow.cancel()
+        assert slow.cancelled()
+        assert wait_until(lambda: scheduler_task_count(executor) == 0)  # the Dask task was cancelled too
+    finally:
+        (tmp_path / "stop").touch()
+
+
+def test_submits_are_not_pure(executor, flows):
+    """With Dask's default pure=True identical submits would share one result."""
+    shared = SharedStore({"items": ["same"] * 6})
+    run(BatchNode(flows.token, True, executor=executor), shared)
+    assert len(set(shared.get("results"))) == 6
+
+
+# -- BatchNode ----------------------------------------------------------------------------------------------
+def test_batch_node_from_a_path_loaded_module(executor, flows):
+    users = [
+        {"name": "ann", "email": "Ann@Example.org"},
+        {"name": "bob", "email": "bob-at-example.org"},
+        {"name": "cy", "email": " CY@example.org "},
+    ]
+    shared = SharedStore({"items": users})
+    node = BatchNode(flows.normalize, True, executor=executor, name="normalize_users", count_key="n")
+    with pytest.raises(BatchError) as info:
+        run(node, shared)
+    err = info.value
+    assert err.message == "1/3 items failed"
+    assert type(err.errors[1]) is flows.InvalidUser
+    assert "bob" in str(err.errors[1])
+    assert shared.get("results") == [
+        flows.Profile("Ann", "ann@example.org"),
+        None,
+        flows.Profile("Cy", "cy@example.org"),
+    ]
+    assert shared.get("n") == 3
+    assert "normalize_users" in str(err) and "#1" in str(err)
+
+
+def test_items_run_in_the_worker_processes(executor, flows):
+    shared = SharedStore({"items": list(range(8))})
+    run(BatchNode(flows.worker_pid, True, executor=executor), shared)
+    pids = set(shared.get("results"))
+    assert pids and os.getpid() not in pids
+    assert pids <= set(executor.client.run(os.getpid).values())
+
+
+def test_a_subclass_node_and_the_context_values_travel(executor, flows):
+    shared = SharedStore({"items": [1, 2, 3]})
+    node = flows.Scorer(concurrent=True, executor=executor)
+    run(node, shared)
+    assert shared.get("results") == [2, 5, 10]
+    assert node.config.executor is executor
+    ctx = Context.background().with_value("unit", "kg").with_observer(lambda event: None)
+    shared = SharedStore({"items": [4, 5]})
+    run(BatchNode(flows.unit_label, True, executor=executor), shared, ctx=ctx)
+    assert shared.get("results") == ["4 kg", "5 kg"]
+
+
+def test_retries_and_events_stay_in_the_driving_process(executor, flows, tmp_path):
+    events = []
+    driver_thread = threading.get_ident()
+    threads = set()
+
+    def observer(event):
+        threads.add(threading.get_ident())
+        events.append(event)
+
+    items = [(str(tmp_path), "a"), (str(tmp_path), "b")]
+    shared = SharedStore({"items": items})
+    node = BatchNode(flows.fail_first_attempt, True, executor=executor, max_retries=2, wait=0.01, name="sync")
+    run(node, shared, ctx=Context.background().with_observer(observer))
+    assert shared.get("results") == ["a ok", "b ok"]
+    assert threads == {driver_thread}
+    failed = sorted((e.path, e.attempt, e.max_attempts) for e in events if isinstance(e, ExecFailed))
+    assert failed == [(("sync", "#0"), 1, 2), (("sync", "#1"), 1, 2)]
+    assert sorted(e.index for e in events if isinstance(e, BatchItemFinished)) == [0, 1]
+
+
+def test_held_errors_do_not_hold_dask_tasks(executor, flows, tmp_path):
+    """An item's error travels without its traceback: Dask's tblib would rebuild it from the
+    frames live on the driver, which hold the Dask future (and its result on a worker) for
+    as long as anyone keeps the error."""
+    items = [(str(tmp_path), "a"), (str(tmp_path), "b")]
+    events = []
+    gc.disable()  # a plain reference must not hold the tasks, whatever the collector does later
+    try:
+        with pytest.raises(BatchError) as info:
+            run(BatchNode(flows.fail_first_attempt, True, executor=executor), SharedStore({"items": items}))
+        run(
+            BatchNode(flows.fail_first_attempt, True, executor=executor, max_retries=2),
+            SharedStore({"items": [(str(tmp_path), "c"), (str(tmp_path), "d")]}),
+            ctx=Context.background().with_observer(events.append),
+        )
+        assert wait_until(lambda: scheduler_task_count(executor) == 0, timeout=5)
+    finally:
+        gc.enable()
+    assert all(isinstance(error, ConnectionError) for error in info.value.errors)
+    assert sum(isinstance(event, ExecFailed) for event in events) == 2
+
+
+def test_fallback_runs_in_the_driving_process(executor, flows):
+    pid = os.getpid()
+    shared = SharedStore({"items": [{"name": "x", "email": "bad"}]})
+    node = BatchNode(
+        flows.normalize, executor=executor, fallback=lambda item, error: (os.getpid(), type(error).__name__)
+    )
+    events = []
+    run(node, shared, ctx=Context.background().with_observer(events.append))
+    assert shared.get("results") == [(pid, "InvalidUser")]
+    assert any(isinstance(e, FallbackUsed) for e in events)
+
+
+# -- BatchFlow ------------------------------------------------------------------------------------------------
+def test_batch_flow_from_a_path_loaded_module(executor, flows):
+    parent = SharedStore(
+        {
+            "site": "example.org",
+            "users": [
+                {"name": "ann", "email": "ann@x"},
+                {"name": "bob", "email": "nope"},
+                {"name": "cy", "email": "c@x"},
+            ],
+        }
+    )
+    batch = BatchFlow(flows.user_flow, flows.user_inputs, True, executor=executor, name="batch_users")
+    with pytest.raises(BatchError) as info:
+        run(batch, parent)
+    results = parent.get("batch_results")
+    assert parent.get("batch_count") == 3
+    assert results[1] is None
+    for index, name in ((0, "ann"), (2, "cy")):
+        final = results[index]
+        assert final["site"] == "example.org" and final["name"] == name and final["valid"] is True
+        assert final["greeting"].startswith(f"hello {name} (pid ")
+        assert f"(pid {os.getpid()})" not in final["greeting"]  # it ran on a worker
+    error = info.value.errors[1]
+    assert isinstance(error, NodeError) and error.node_name == "reject"
+    assert "greeting" not in parent and "valid" not in parent
+
+
+# -- cancellation ----------------------------------------------------------------------------------------------
+def test_cancellation_keeps_finished_results_and_cancels_the_rest(executor, flows, tmp_path):
+    ctx, cancel = Context.background().with_cancel()
+    finished = threading.Event()
+
+    def observer(event):
+        if isinstance(event, BatchItemFinished):
+            finished.set()
+
+    threading.Thread(target=lambda: (finished.wait(30), cancel()), daemon=True).start()
+    folder = str(tmp_path)
+    shared = SharedStore({"items": [(folder, 0.0)] + [(folder, 60.0)] * 5})
+    node = BatchNode(flows.sleep_then_echo, True, concurrency=2, executor=executor)
+    try:
+        with pytest.raises(Cancelled) as info:
+            run(node, shared, ctx=ctx.with_observer(observer))
+        results = shared.get("results")
+        assert results[0] == 0.0
+        assert results[1:] == [None] * 5
+        assert all(isinstance(e, Cancelled) for e in info.value.errors[1:])
+        assert wait_until(lambda: scheduler_task_count(executor) == 0)  # in-flight Dask tasks were cancelled
+    finally:
+        (tmp_path / "stop").touch()
+
+
+# -- what travels by value ---------------------------------------------------------------------------------------
+def test_ships_by_value_picks_user_code_only(flows):
+    assert flyt_dask.ships_by_value(flows)  # loaded by path
+    assert flyt_dask.ships_by_value(sys.modules[__name__])  # imported from the project, not installed
+    assert not flyt_dask.ships_by_value(flyt_engine)
+    assert not flyt_dask.ships_by_value(sys.modules["flyt_engine.batch"])
+    assert not flyt_dask.ships_by_value(json)  # standard library
+    assert not flyt_dask.ships_by_value(sys.modules["distributed"])  # site-packages
+    assert not flyt_dask.ships_by_value(sys)  # built-in
+    assert not flyt_dask.ships_by_value(types.ModuleType("made_in_memory"))
+    assert not flyt_dask.ships_by_value(sys.modules["__main__"])
+
+
+def test_by_value_registration_lasts_one_call(flows):
+    payload = flyt_dask.dumps((flows.normalize, ({"name": "a", "email": "a@b"},)))
+    assert MODULE_NAME not in cloudpickle.list_registry_pickle_by_value()
+    assert MODULE_NAME.encode() in payload  # the function's module name travels, not an import of it
+    fn, args = cloudpickle.loads(payload)
+    assert fn is not flows.normalize  # rebuilt from the shipped code ...
+    assert type(fn(None, *args)) is flows.Profile  # ... while classes map back to the originals
+
+
+def test_importing_the_engine_never_imports_dask():
+    code = (
+        "import sys, json, flyt_engine\n"
+        "from flyt_engine import BatchNode, SharedStore, run\n"
+        "run(BatchNode(lambda c, i: i, True), SharedStore({'items': [1, 2]}))\n"
+        "print(json.dumps(sorted(m for m in ('dask', 'distributed', 'cloudpickle') if m in sys.modules)))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []
+
+
+# -- the executor's own life ----------------------------------------------------------------------------------------
+def test_argument_checks():
+    with pytest.raises(TypeError, match="local cluster"):
+        flyt_dask.executor("tcp://127.0.0.1:1", n_workers=3)
+    with pytest.raises(TypeError):
+        flyt_dask.executor(42)
+
+
+def test_an_executor_on_a_given_client_leaves_it_open_and_refuses_work_after_shutdown(executor, flows):
+    borrowed = flyt_dask.executor(client=executor.client)
+    with borrowed:
+        assert borrowed.submit(flows.token, None, 1).result(timeout=30)
+    assert executor.client.status == "running"
+    with pytest.raises(RuntimeError, match="shutdown"):
+        borrowed.submit(flows.token, None, 1)
+    shared = SharedStore({"items": [1, 2]})
+    with pytest.raises(BatchError) as info:
+        run(BatchNode(flows.token, True, executor=borrowed, name="late"), shared)
+    assert all("'late' item #" in str(error) for error in info.value.errors)
+
+
+def test_a_worker_dying_mid_batch_names_batch_and_item_and_loses_no_result(executor, flows):
+    """Runs last: the dead worker's nanny restarts it afterwards."""
+    shared = SharedStore({"items": ["a", "b", "die", "c"]})
+    node = BatchNode(flows.die_on_request, executor=executor, name="shout")  # one item in flight at a time
+    with pytest.raises(BatchError) as info:
+        run(node, shared)
+    assert shared.get("results") == ["A", "B", None, "C"]
+    error = info.value.errors[2]
+    assert isinstance(error, WorkerLost)
+    assert "'shout' item #2" in str(error)
+    assert "KilledWorker" in str(error)
+    assert info.value.errors[:2] == [None, None] and info.value.errors[3] is None

@@ -383,9 +383,15 @@ class FlytApp(App[None]):
         elif state == "failed":
             self.status.set_state("failed", "failed", error_line(session.error, 120))
             if session.error is not None and not self.error_log.entries:
-                self.error_log.add([message_entry(error_line(session.error), traceback_text(session.error))])
+                base = self.loaded.watch_dir if self.loaded is not None else None
+                details = traceback_text(session.error, base=base)
+                self.error_log.add([message_entry(error_line(session.error), details)])
             self._count_tab("tab-errors", "Errors", len(self.error_log.entries))
             self.query_one("#logs", TabbedContent).active = "tab-errors"
+            failed = self.history.failed_key
+            line = self.flow_tree.node_line(failed) if failed is not None else None
+            if line is not None:  # show where it failed, as a debugger would
+                self.flow_tree.move_cursor(line, animate=False)
         elif state == "stopped":
             self.status.set_state("stopped", "stopped", f"{steps}{elapsed}")
         else:
@@ -434,7 +440,8 @@ class FlytApp(App[None]):
             self.retry_log.add(entries)
             self._count_tab("tab-retries", "Retries", len(self.retry_log.entries))
         if tick.errors:
-            entries = [error_entry(event) for event in tick.errors]
+            base = str(self.loaded.watch_dir) if self.loaded is not None else None
+            entries = [error_entry(event, base) for event in tick.errors]
             if tick.errors_skipped:
                 entries.append(skipped_entry(tick.errors_skipped, "errors"))
             self.error_log.add(entries)

@@ -8,10 +8,13 @@ container (no sorting of a dict's keys, no full ``repr`` of big builtins).
 
 from __future__ import annotations
 
+import os
 import reprlib
 import traceback
 from itertools import islice
 from typing import Any
+
+import flyt_engine
 
 __all__ = [
     "error_line",
@@ -198,10 +201,26 @@ def user_error(error: BaseException | None) -> BaseException | None:
     return error
 
 
-def traceback_text(error: BaseException, max_chars: int = 6000) -> str:
-    """The traceback of ``error`` (with its causes), bounded; never raises."""
+_ENGINE_DIR = os.path.dirname(os.path.abspath(flyt_engine.__file__)) + os.sep
+
+
+def traceback_text(error: BaseException, max_chars: int = 6000, base: str | os.PathLike[str] | None = None) -> str:
+    """The traceback of ``error`` through the user's code, bounded; never raises.
+
+    Engine frames are left out (unless nothing else is left) and files under ``base``
+    (the flow's directory) are shown relative to it.
+    """
     try:
-        text = "".join(traceback.format_exception(error)).rstrip()
+        summary = traceback.TracebackException.from_exception(error)
+        frames = [frame for frame in summary.stack if not frame.filename.startswith(_ENGINE_DIR)]
+        if frames and len(frames) != len(summary.stack):
+            summary.stack = traceback.StackSummary.from_list(frames)
+        if base is not None:
+            prefix = os.path.abspath(base) + os.sep
+            for frame in summary.stack:
+                if frame.filename.startswith(prefix):
+                    frame.filename = frame.filename[len(prefix) :]
+        text = "".join(summary.format(chain=False)).rstrip()
     except Exception:
         text = error_line(error)
     if len(text) > max_chars:

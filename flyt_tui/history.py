@@ -167,6 +167,7 @@ class RunHistory:
         self.finished: RunFinished | None = None
         self._resolved: dict[tuple[str, ...], tuple[tuple[str, ...], bool]] = {}
         self._last_error: BaseException | None = None
+        self.failed_key: NodeKey | None = None  # the node whose failure ended the run (innermost)
 
     # -- lookups ----------------------------------------------------------------------------
     def key_of(self, event: Event) -> NodeKey:
@@ -462,6 +463,7 @@ class RunHistory:
                 if event.error is self._last_error or isinstance(event.error, Cancelled):
                     continue
                 self._last_error = event.error
+                self.failed_key = self.key_of(event)
             out.append(event)
         return out
 

@@ -92,7 +92,7 @@ def retry_entry(event: Event) -> Entry:
     return event.path, text
 
 
-def error_entry(event: Event) -> Entry:
+def error_entry(event: Event, base: str | None = None) -> Entry:
     """A failure: node, phase, exception, then the traceback of the user's code."""
     text = Text()
     text.append("✗ ", style="bold red")
@@ -102,7 +102,7 @@ def error_entry(event: Event) -> Entry:
         error = event.error
         cause = user_error(error) or error
         text.append(error_line(cause, 200) + "\n", style="bold red")
-        text.append(_indent(traceback_text(cause)), style="dim")
+        text.append(_indent(traceback_text(cause, base=base)), style="dim")
     elif type(event) is BatchItemFinished:
         text.append(f"  item #{event.index} failed: ", style="red")
         text.append(error_line(event.error, 160), style="bold red")

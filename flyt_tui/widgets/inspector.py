@@ -39,7 +39,8 @@ class Inspector(VerticalScroll):
 
     def show_message(self, title: str, body: str = "", style: str = "bold red") -> None:
         """A message in full, such as a load error with its traceback."""
-        text = Text(title, style=style)
+        text = Text()
+        text.append(title, style=style)
         if body:
             lines = body.splitlines()
             if len(lines) > _ERROR_LINES:
@@ -71,6 +72,7 @@ class Inspector(VerticalScroll):
             text.append(f"  {self._state_words(record)}", style="dim")
         text.append("\n")
         if record is None:
+            text.append("r runs the flow · n steps one phase · N one node · b sets a breakpoint here", style="dim")
             self._set(text)
             return
         for phase, label in (("prep", "prep"), ("exec", "exec"), ("post", "action")):

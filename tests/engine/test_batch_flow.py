@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -483,3 +485,31 @@ def test_a_batch_flow_on_a_process_pool():
         run(BatchFlow(module_factory, module_inputs, True, executor=pool), parent, ctx=ctx)
     assert [r["label"] for r in parent.get("batch_results")] == ["1 kg", "2 kg", "3 kg"]
     assert parent.get("batch_count") == 3
+
+
+# -- the sample ---------------------------------------------------------------------------------------------
+def load_sample():
+    path = Path(__file__).resolve().parents[2] / "sample_flows" / "batch_users.py"
+    spec = importlib.util.spec_from_file_location("flyt_sample_batch_users", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_batch_users_sample(capsys, monkeypatch):
+    sample = load_sample()
+    events = []
+    shared = SharedStore({**sample.initial_store(), "pace": 0})
+    assert sample.flow.run(shared, ctx=Context.background().with_observer(events.append)) == "default"
+    report = shared.get("report")
+    assert (report["users"], report["welcomed"]) == (12, 11)
+    assert list(report["quarantined"]) == [105]
+    assert report["retried"] == {107: 2}
+    assert list(report["with_issues"]) == [109]
+    retries = [e.path for e in events if e.kind == "exec_failed"]
+    assert ("batch_users", "onboard_users", "#6", "enrich") in retries
+    assert {e.node for e in events if e.kind == "batch_started"} == {"normalize_users", "onboard_users"}
+    monkeypatch.setattr(sample, "initial_store", lambda: {"users_file": "data/users.json", "pace": 0})
+    assert sample.main([]) == 0
+    out = capsys.readouterr().out
+    assert "11 of 12 users welcomed" in out and "quarantined 105" in out

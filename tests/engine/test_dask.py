@@ -331,6 +331,25 @@ def test_an_executor_on_a_given_client_leaves_it_open_and_refuses_work_after_shu
     assert all("'late' item #" in str(error) for error in info.value.errors)
 
 
+def test_the_batch_users_sample_on_dask(executor):
+    """The sample, loaded by path as the workbench does, runs both its batches on the cluster."""
+    spec = importlib.util.spec_from_file_location(
+        "flyt_sample_batch_users_on_dask", ROOT / "sample_flows" / "batch_users.py"
+    )
+    sample = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = sample
+    try:
+        spec.loader.exec_module(sample)
+        shared = SharedStore({**sample.initial_store(), "pace": 0})
+        sample.build_flow(executor).run(shared)
+    finally:
+        sys.modules.pop(spec.name, None)
+    report = shared.get("report")
+    assert (report["users"], report["welcomed"]) == (12, 11)
+    assert report["retried"] == {107: 2}
+    assert list(report["with_issues"]) == [109]
+
+
 def test_a_worker_dying_mid_batch_names_batch_and_item_and_loses_no_result(executor, flows):
     """Runs last: the dead worker's nanny restarts it afterwards."""
     shared = SharedStore({"items": ["a", "b", "die", "c"]})

@@ -26,7 +26,7 @@ from typing import Any
 
 from .context import _NEVER, Context, _fresh
 from .errors import BatchError, Cancelled, FlytError
-from .events import BatchFinished, BatchItemFinished, BatchStarted, ExecFailed, FallbackUsed
+from .events import BatchFinished, BatchItemFinished, BatchStarted, ExecFailed, FallbackUsed, materialize
 from .flow import Flow
 from .node import _NO_TRANSITIONS, Node, drive, drive_observed
 from .pool import to_slice
@@ -131,8 +131,17 @@ class _BatchRun:
         if self.emit is not None:
             now = monotonic()
             self.emit(
-                BatchItemFinished(
-                    self.ctx._run_id, self.path, self.name, self.nid, now, index, error is None, error, now - started
+                (
+                    BatchItemFinished,
+                    self.ctx._run_id,
+                    self.path,
+                    self.name,
+                    self.nid,
+                    now,
+                    index,
+                    error is None,
+                    error,
+                    now - started,
                 )
             )
 
@@ -146,7 +155,7 @@ class _BatchRun:
         owner = self.owner
         ctx = self.ctx
         if self.emit is not None:
-            self.emit(BatchStarted(ctx._run_id, self.path, self.name, self.nid, monotonic(), self.total))
+            self.emit((BatchStarted, ctx._run_id, self.path, self.name, self.nid, monotonic(), self.total))
         cancelled: Cancelled | None = None
         try:
             if self.config.executor is not None:
@@ -169,7 +178,7 @@ class _BatchRun:
         if cancelled is not None or self.stop:
             self._mark_unfinished(cancelled is not None)
         if self.emit is not None:
-            self.emit(BatchFinished(ctx._run_id, self.path, self.name, self.nid, monotonic(), self.done, self.failed))
+            self.emit((BatchFinished, ctx._run_id, self.path, self.name, self.nid, monotonic(), self.done, self.failed))
         results.errors = self.errors
         results.done = self.done
         results.failed = self.failed
@@ -533,7 +542,7 @@ class _BatchBase(Node):
     def _fallback_item(self, ctx: Context, items: BatchItems, index: int, error: BaseException, emit: Any) -> Any:
         result = self.exec_fallback(items[index], error)
         if emit is not None:
-            emit(FallbackUsed(ctx._run_id, (*ctx._path, f"#{index}"), self.name, id(self), monotonic(), error))
+            emit((FallbackUsed, ctx._run_id, (*ctx._path, f"#{index}"), self.name, id(self), monotonic(), error))
         return result
 
     def _report_failure(
@@ -541,11 +550,22 @@ class _BatchBase(Node):
     ) -> None:
         if emit is not None:
             path = (*ctx._path, f"#{index}")
-            event = ExecFailed(ctx._run_id, path, self.name, id(self), monotonic(), attempt, max_attempts, error, wait)
-            emit(event)
+            record = (
+                ExecFailed,
+                ctx._run_id,
+                path,
+                self.name,
+                id(self),
+                monotonic(),
+                attempt,
+                max_attempts,
+                error,
+                wait,
+            )
+            emit(record)
             gate = ctx._gate
             if gate.armed:
-                gate(event)
+                gate(materialize(record))
 
     # Results ----------------------------------------------------------------------------
     def _write(self, shared: SharedStore, results: BatchResults) -> None:

@@ -4,10 +4,15 @@ Every event carries ``run_id``, ``path`` (node names from the outermost flow dow
 event's node), ``node`` (the node's name), ``node_id`` (``id()`` of the node, as in
 ``graph``) and ``time`` (``time.monotonic()``), then the fields of its kind.
 
-The engine builds millions of these, so they are tuples underneath with named,
-read-only attributes: building one is a single C call (the engine uses ``tuple.__new__``
-directly), freeing one is cheap, and a frozen dataclass would cost about three times as
-much. Construct them by keyword or position like any class; read them by name.
+Events are tuples underneath with named, read-only attributes: cheap to build (about a
+third of a frozen dataclass) and to free. Construct them by keyword or position like any
+class; read them by name.
+
+Records: the engine itself emits *records*, plain tuples ``(EventClass, *fields)``, which
+cost a quarter of an event object to build. ``ctx.with_observer`` turns each record into
+its event before calling the observer; ``ctx.with_recorder`` hands records over as they are,
+for consumers such as the workbench that coalesce millions of them and need only a few as
+objects. ``materialize(record)`` makes the event of a record.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ _BASE = ("run_id", "path", "node", "node_id", "time")
 
 def _rebuild(cls: type, values: tuple[Any, ...]) -> Event:
     return _new(cls, values)
+
+
+def materialize(record: tuple[Any, ...]) -> Event:
+    """The event of a record ``(EventClass, *fields)`` (see the module docstring)."""
+    return _new(record[0], record[1:])
 
 
 class Event(tuple):
@@ -216,4 +226,4 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     StoreChanged,
 )
 
-__all__ = ["ALL_EVENTS", "Event", *(cls.__name__ for cls in ALL_EVENTS)]
+__all__ = ["ALL_EVENTS", "Event", "materialize", *(cls.__name__ for cls in ALL_EVENTS)]

@@ -26,7 +26,7 @@ from .events import (
     RunFinished,
     RunStarted,
     StoreChanged,
-    _new,
+    materialize,
 )
 from .store import SharedStore
 
@@ -280,12 +280,21 @@ def _retry(
             break
         wait = node.get_wait()
         if emit is not None:
-            event = _new(
-                ExecFailed, (ctx._run_id, path, node.name, id(node), monotonic(), attempt, max_attempts, error, wait)
+            event = (
+                ExecFailed,
+                ctx._run_id,
+                path,
+                node.name,
+                id(node),
+                monotonic(),
+                attempt,
+                max_attempts,
+                error,
+                wait,
             )
             emit(event)
             if gate.armed:
-                gate(event)
+                gate(materialize(event))
         if signal.error is not None:
             raise _fresh(signal.error)
         if wait > 0:
@@ -298,13 +307,21 @@ def _retry(
                 raise
             error = exc
     if emit is not None:
-        event = _new(
+        event = (
             ExecFailed,
-            (ctx._run_id, path, node.name, id(node), monotonic(), attempt, max(max_attempts, attempt), error, 0.0),
+            ctx._run_id,
+            path,
+            node.name,
+            id(node),
+            monotonic(),
+            attempt,
+            max(max_attempts, attempt),
+            error,
+            0.0,
         )
         emit(event)
         if gate.armed:
-            gate(event)
+            gate(materialize(event))
     if signal.error is not None:  # a cancelled run never falls back
         raise _fresh(signal.error)
     try:
@@ -314,7 +331,7 @@ def _retry(
             raise
         raise NodeError(node, "exec", attempt, exc) from exc
     if emit is not None:
-        emit(_new(FallbackUsed, (ctx._run_id, path, node.name, id(node), monotonic(), error)))
+        emit((FallbackUsed, ctx._run_id, path, node.name, id(node), monotonic(), error))
     return result, attempt
 
 
@@ -357,15 +374,15 @@ def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
     emit = run_ctx._emit
     watcher = store_reporter(run_id, path, emit, run_ctx._gate)
     shared._watch(watcher)
-    emit(_new(RunStarted, (run_id, path, node.name, id(node), monotonic())))
+    emit((RunStarted, run_id, path, node.name, id(node), monotonic()))
     try:
         action = drive_observed(node, run_ctx, shared, _NO_TRANSITIONS, ())
     except BaseException as exc:
         shared._unwatch(watcher)
-        emit(_new(RunFinished, (run_id, path, node.name, id(node), monotonic(), None, exc)))
+        emit((RunFinished, run_id, path, node.name, id(node), monotonic(), None, exc))
         raise
     shared._unwatch(watcher)
-    emit(_new(RunFinished, (run_id, path, node.name, id(node), monotonic(), action, None)))
+    emit((RunFinished, run_id, path, node.name, id(node), monotonic(), action, None))
     return action
 
 
@@ -382,10 +399,10 @@ def store_reporter(run_id: int, root: tuple[str, ...], emit: Callable[[Any], Non
             path, node_id = _threads.cell.where or unknown
         except AttributeError:
             path, node_id = unknown
-        event = _new(StoreChanged, (run_id, path, path[-1], node_id, monotonic(), key, value, deleted))
+        event = (StoreChanged, run_id, path, path[-1], node_id, monotonic(), key, value, deleted)
         emit(event)
         if gate.armed:
-            gate(event)
+            gate(materialize(event))
 
     return report
 
@@ -421,11 +438,11 @@ def drive_observed(
             phase = "prep"
             try:
                 now = monotonic()
-                emit(_new(NodeStarted, (run_id, path, name, nid, now)))
-                event = _new(PhaseStarted, (run_id, path, name, nid, now, "prep"))
+                emit((NodeStarted, run_id, path, name, nid, now))
+                event = (PhaseStarted, run_id, path, name, nid, now, "prep")
                 emit(event)
                 if gate.armed:
-                    gate(event)
+                    gate(materialize(event))
                     now = monotonic()
                 if signal.error is not None:
                     raise _fresh(signal.error)
@@ -436,13 +453,13 @@ def drive_observed(
                 except Exception as exc:
                     raise NodeError(node, "prep", 0, exc) from exc
                 started, now = now, monotonic()
-                emit(_new(PhaseFinished, (run_id, path, name, nid, now, "prep", prep_result, now - started)))
+                emit((PhaseFinished, run_id, path, name, nid, now, "prep", prep_result, now - started))
 
                 phase = "exec"
-                event = _new(PhaseStarted, (run_id, path, name, nid, now, "exec"))
+                event = (PhaseStarted, run_id, path, name, nid, now, "exec")
                 emit(event)
                 if gate.armed:
-                    gate(event)
+                    gate(materialize(event))
                     now = monotonic()
                 attempts = node.max_retries if node._plain_retries else node.get_max_retries()
                 if attempts > 0:
@@ -457,13 +474,13 @@ def drive_observed(
                     exec_result = None
                     attempts = 0
                 started, now = now, monotonic()
-                emit(_new(PhaseFinished, (run_id, path, name, nid, now, "exec", exec_result, now - started)))
+                emit((PhaseFinished, run_id, path, name, nid, now, "exec", exec_result, now - started))
 
                 phase = "post"
-                event = _new(PhaseStarted, (run_id, path, name, nid, now, "post"))
+                event = (PhaseStarted, run_id, path, name, nid, now, "post")
                 emit(event)
                 if gate.armed:
-                    gate(event)
+                    gate(materialize(event))
                     now = monotonic()
                 if signal.error is not None:
                     raise _fresh(signal.error)
@@ -476,24 +493,31 @@ def drive_observed(
                 if action.__class__ is not str or not action:
                     action = _check_action(node, action, attempts)
                 started, now = now, monotonic()
-                emit(_new(PhaseFinished, (run_id, path, name, nid, now, "post", action, now - started)))
+                emit((PhaseFinished, run_id, path, name, nid, now, "post", action, now - started))
             except BaseException as exc:
                 if isinstance(exc, NodeError) and exc.node is node:
                     phase = exc.phase
-                failed = _new(NodeFailed, (run_id, path, name, nid, monotonic(), phase, exc))
+                failed = (NodeFailed, run_id, path, name, nid, monotonic(), phase, exc)
                 emit(failed)
                 if gate.armed:
-                    gate(failed)
+                    gate(materialize(failed))
                 raise
 
             successors = transitions.get(nid)
             following = successors.get(action) if successors is not None else None
-            event = _new(
-                NodeFinished, (run_id, path, name, nid, now, action, following.name if following is not None else None)
+            event = (
+                NodeFinished,
+                run_id,
+                path,
+                name,
+                nid,
+                now,
+                action,
+                following.name if following is not None else None,
             )
             emit(event)
             if gate.armed:
-                gate(event)
+                gate(materialize(event))
             if following is None:
                 return action
             node = following

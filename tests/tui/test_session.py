@@ -143,7 +143,7 @@ def test_stop_during_a_retry_wait_ends_the_wait():
     node = Node(exec=always_fails, max_retries=3, wait=30.0, name="flaky")
     session = RunSession(Flow(node, name="f"), {})
     session.start()
-    wait_until(lambda: any(getattr(e, "kind", "") == "exec_failed" for e in list(session.events)))
+    wait_until(lambda: any(record[0].kind == "exec_failed" for record in list(session.events)))
     began = time.monotonic()
     session.stop()
     assert session.wait(3)

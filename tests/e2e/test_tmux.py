@@ -1,0 +1,82 @@
+"""End to end: the real ``flyt-tui`` on the ETL sample in a 160×48 tmux pane, driven by keys."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "sample_flows" / "etl.py"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+
+def _command() -> str:
+    exe = shutil.which("flyt-tui", path=os.path.dirname(sys.executable)) or shutil.which("flyt-tui")
+    program = [exe] if exe else [sys.executable, "-m", "flyt_tui"]
+    args = [*program, "--no-watch", "sample_flows/etl.py"]
+    # COLUMNS/LINES leaking into the pane (tmux sets them from the client) would override its size
+    root = shlex.quote(str(ROOT))
+    return f"cd {root} && unset COLUMNS LINES && PYTHONPATH={root} exec {shlex.join(args)}"
+
+
+def _tmux(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10)
+
+
+def _screen(session: str) -> str:
+    return _tmux("capture-pane", "-p", "-t", session).stdout
+
+
+def _wait_screen(session: str, predicate, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = _screen(session)
+        if predicate(screen):
+            return screen
+        time.sleep(0.1)
+    raise AssertionError(f"screen never matched; last screen:\n{screen}")
+
+
+def _status_line(screen: str) -> str:
+    lines = [line for line in screen.splitlines() if line.strip()]
+    return lines[-2] if len(lines) >= 2 else ""
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason="sample_flows/etl.py is not there")
+def test_run_the_etl_sample_in_tmux():
+    session = f"flyt-e2e-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    started = _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48", _command())
+    assert started.returncode == 0, started.stderr
+    try:
+        screen = _wait_screen(session, lambda s: "extract" in s and "idle" in _status_line(s), 20)
+        assert "SharedStore" in screen and "source_csv" in screen
+        _tmux("send-keys", "-t", session, "r")
+        screen = _wait_screen(session, lambda s: _status_line(s).lstrip().startswith("done"), 30)
+        for name in ("extract", "validate", "quarantine", "transform", "load", "notify"):
+            assert name in screen, name
+        for key in ("raw_rows", "valid_rows", "orders", "loaded", "db_rows"):
+            assert key in screen, key
+        assert "100%" in screen and "46/46" in screen
+        assert "✓ load" in screen
+        assert "fallback used" in screen
+        assert "Retries (5)" in screen
+        _tmux("send-keys", "-t", session, "q")
+        deadline = time.monotonic() + 5
+        while _tmux("has-session", "-t", session).returncode == 0:
+            assert time.monotonic() < deadline, "the app did not quit on q"
+            time.sleep(0.1)
+    finally:
+        _tmux("kill-session", "-t", session)

@@ -414,15 +414,17 @@ class FlytApp(App[None]):
         if session is None:
             self._ticker.pause()
             return
-        paused_at = session.paused_at  # read before draining: its event is then in the batch
-        events = session.drain()
-        if events:
-            tick = self.history.ingest(events)
-            if tick.count:
-                self._apply(tick)
+        paused_at = session.paused_at  # read before draining: its record is then in the batch
+        session.pump(self._ingest)
         self._show_pause(session, paused_at)
         if self._store_lit:
             self._store_lit = self.store_table.fade()
+
+    def _ingest(self, records: list[tuple[Any, ...]]) -> None:
+        """The session's pump hands over a batch of records: fold it, then apply what changed once."""
+        tick = self.history.ingest(records)
+        if tick.count:
+            self._apply(tick)
 
     def _apply(self, tick: Tick) -> None:
         history = self.history

@@ -1,16 +1,20 @@
-"""What the current run did, kept compact and bounded, built from drained event batches.
+"""What the current run did, kept compact and bounded, built from drained batches of records.
 
-The UI drains the session's event queue about 30 times a second and hands each batch to
-``RunHistory.ingest``. The per-event loop does a type dispatch and one or two dict
-writes, nothing else (no formatting, no widget calls); everything that costs more is
-done once per node, store key or batch per tick, after the loop. What is kept is
-bounded whatever the run does: a ring of recent events, one record per graph node, one
-per batch, the last writer per store key. A million-step loop leaves the same footprint
-as a ten-step one.
+The engine hands the session *records*, plain tuples ``(EventClass, run_id, path, node,
+node_id, time, *fields)``; the UI drains them about 30 times a second and gives each batch
+to ``RunHistory.ingest``. The per-record loop only sorts records into lists by class
+(phase starts, which carry nothing the summary needs, are skipped); keying, "the last one
+wins" and counting are then done by ``dict(zip(map(itemgetter)))`` and ``Counter``, which
+run in C. Event objects are made (``materialize``) only for what is kept or shown: one per
+node, store key and log line per tick. Nothing is formatted here and no widget is touched.
 
-Nodes are keyed as in the tree: ``(template path, node id)``, where the template path
-is the event path without BatchFlow iteration markers (``"#3"``) and the id is ``0``
-for nodes inside a BatchFlow iteration (those objects are fresh per iteration).
+What is kept is bounded whatever the run does: a ring of recent records, one summary per
+graph node, one per batch, the last writer per store key. A million-step loop leaves the
+same footprint as a ten-step one.
+
+Nodes are keyed as in the tree: ``(template path, node id)``, where the template path is
+the event path without BatchFlow iteration markers (``"#3"``) and the id is ``0`` for
+nodes inside a BatchFlow iteration (those objects are fresh per iteration).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import compress
-from operator import attrgetter, not_
+from operator import itemgetter, not_
 from typing import Any
 
 from flyt_engine.errors import Cancelled
@@ -38,6 +42,7 @@ from flyt_engine.events import (
     RunFinished,
     RunStarted,
     StoreChanged,
+    materialize,
 )
 
 NodeKey = tuple[tuple[str, ...], int]
@@ -49,13 +54,14 @@ MAX_NODE_RECORDS = 5000  # records for paths not in the graph (dynamic flows) ar
 _RESOLVE_CACHE_LIMIT = 20000
 
 
-_PATH = attrgetter("path")
-_KEY = attrgetter("key")
-_NODE = attrgetter("node")
-_TIME = attrgetter("time")
-_OK = attrgetter("ok")
-_PATH_PHASE = attrgetter("path", "phase")
-_PATH_ACTION = attrgetter("path", "action")
+Record = tuple[Any, ...]  # (EventClass, run_id, path, node, node_id, time, *fields)
+
+_PATH = itemgetter(2)
+_NODE = itemgetter(3)
+_TIME = itemgetter(5)
+_FIELD = itemgetter(6)  # the first field of the kind: StoreChanged.key, ...
+_PATH_FIELD = itemgetter(2, 6)  # (path, phase) of PhaseFinished, (path, action) of NodeFinished
+_OK = itemgetter(7)  # BatchItemFinished.ok
 _NEXT_PHASE = {"prep": "exec", "exec": "post", "post": "post"}
 
 
@@ -157,7 +163,7 @@ class RunHistory:
 
     def __init__(self, run_id: int | None = None, recent: int = RECENT_EVENTS) -> None:
         self.run_id = run_id
-        self.recent: deque[Event] = deque(maxlen=recent)
+        self.recent: deque[Record] = deque(maxlen=recent)  # the latest records, as they came
         self.nodes: dict[NodeKey, NodeRecord] = {}
         self.batches: dict[tuple[str, ...], BatchRecord] = {}
         self.writers: dict[str, str] = {}  # store key -> the node that wrote it last
@@ -172,8 +178,11 @@ class RunHistory:
     # -- lookups ----------------------------------------------------------------------------
     def key_of(self, event: Event) -> NodeKey:
         """The tree key of the node an event belongs to."""
-        tpl, in_iteration = self._resolve(event.path)
-        return (tpl, 0 if in_iteration else event.node_id)
+        return self._key(event.path, event.node_id)
+
+    def _key(self, path: tuple[str, ...], node_id: int) -> NodeKey:
+        tpl, in_iteration = self._resolve(path)
+        return (tpl, 0 if in_iteration else node_id)
 
     def record(self, key: NodeKey) -> NodeRecord | None:
         return self.nodes.get(key)
@@ -195,264 +204,256 @@ class RunHistory:
         return record
 
     # -- folding a batch --------------------------------------------------------------------
-    def ingest(self, events: Iterable[Event]) -> Tick:
-        """Fold a drained batch of events into the history; return what changed.
+    def ingest_events(self, events: Iterable[Event]) -> Tick:
+        """``ingest`` for Event objects (tests, tools): each becomes its record first."""
+        return self.ingest([(type(event), *event) for event in events])
 
-        Events of another run (a cancelled run still finishing) are dropped. The Python
-        loop only sorts events into lists by type (skipping phase starts, which carry
-        nothing the summary needs); keying, "last one wins" and counting are done by
-        ``dict(zip(map(...)))`` and ``Counter``, which run in C.
+    def ingest(self, records: Iterable[Record]) -> Tick:
+        """Fold a drained batch of records into the history; return what changed.
+
+        Records of another run (a cancelled run still finishing) are dropped.
         """
         tick = Tick()
-        batch = events if isinstance(events, list) else list(events)
+        batch = records if isinstance(records, list) else list(records)
         if not batch:
             return tick
         run_id = self.run_id
         if run_id is None:
-            first = next((event for event in batch if type(event) is RunStarted), None)
+            first = next((record for record in batch if record[0] is RunStarted), None)
             if first is None:
                 return tick
-            run_id = self.run_id = first.run_id
-        # A session's queue only ever holds its own run's events: check the ends, filter if needed.
-        if batch[0].run_id == run_id and batch[-1].run_id == run_id:
+            run_id = self.run_id = first[1]
+        # A session's queue only ever holds its own run's records: check the ends, filter if needed.
+        if batch[0][1] == run_id and batch[-1][1] == run_id:
             kept = batch
         else:
-            kept = [event for event in batch if event.run_id == run_id]
+            kept = [record for record in batch if record[1] == run_id]
             if not kept:
                 return tick
 
-        phase_done: list[PhaseFinished] = []
-        writes: list[StoreChanged] = []
-        node_starts: list[NodeStarted] = []
-        node_ends: list[NodeFinished] = []
-        items: list[BatchItemFinished] = []
-        rare: list[Event] = []
+        phase_done: list[Record] = []
+        writes: list[Record] = []
+        node_starts: list[Record] = []
+        node_ends: list[Record] = []
+        items: list[Record] = []
+        rare: list[Record] = []
         add_phase = phase_done.append
         add_write = writes.append
         add_start = node_starts.append
         add_end = node_ends.append
         add_item = items.append
         add_rare = rare.append
-        for event in kept:
-            kind = type(event)
+        for record in kept:
+            kind = record[0]
             if kind is PhaseStarted:
                 continue
             if kind is PhaseFinished:
-                add_phase(event)
+                add_phase(record)
             elif kind is StoreChanged:
-                add_write(event)
+                add_write(record)
             elif kind is NodeStarted:
-                add_start(event)
+                add_start(record)
             elif kind is NodeFinished:
-                add_end(event)
+                add_end(record)
             elif kind is BatchItemFinished:
-                add_item(event)
+                add_item(record)
             else:
-                add_rare(event)
+                add_rare(record)
 
         tick.count = len(kept)
         self.events += len(kept)
         maxlen = self.recent.maxlen or len(kept)
         self.recent.extend(kept[-maxlen:])
         per_log = LOG_LINES_PER_TICK
-        if len(kept) > per_log:
-            tick.tail = kept[-per_log:]
-            tick.tail_skipped = len(kept) - per_log
-        else:
-            tick.tail = kept
+        tail = kept[-per_log:]
+        tick.tail = [materialize(record) for record in tail]
+        tick.tail_skipped = len(kept) - len(tail)
         if writes:
-            store = tick.store = dict(zip(map(_KEY, writes), writes, strict=False))
-            self.writers.update(zip(store, map(_NODE, store.values()), strict=False))
+            latest_writes = dict(zip(map(_FIELD, writes), writes, strict=True))
+            self.writers.update(zip(latest_writes, map(_NODE, latest_writes.values()), strict=True))
+            tick.store = {key: materialize(record) for key, record in latest_writes.items()}
 
-        last: dict[tuple[str, ...], Event] = (
-            dict(zip(map(_PATH, node_ends), node_ends, strict=False)) if node_ends else {}
-        )
-        fallbacks: dict[tuple[str, ...], FallbackUsed] = {}
-        batch_events: list[Event] = []
+        last: dict[tuple[str, ...], Record] = dict(zip(map(_PATH, node_ends), node_ends, strict=True))
+        fallbacks: dict[tuple[str, ...], Record] = {}
+        batch_records: list[Record] = []
         retries = tick.retries
-        errors = tick.errors
-        for event in rare:
-            kind = type(event)
-            if kind is ExecFailed:
-                current = last.get(event.path)
-                if current is None or event.time >= current.time:
-                    last[event.path] = event
-                if len(retries) < per_log:
-                    retries.append(event)
+        errors: list[Record] = []
+        for record in rare:
+            kind = record[0]
+            if kind is ExecFailed or kind is NodeFailed:
+                path = record[2]
+                current = last.get(path)
+                if current is None or record[5] >= current[5]:
+                    last[path] = record
+                if kind is ExecFailed:
+                    if len(retries) < per_log:
+                        retries.append(materialize(record))
+                    else:
+                        tick.retries_skipped += 1
+                elif len(errors) < per_log:
+                    errors.append(record)
                 else:
-                    tick.retries_skipped += 1
+                    tick.errors_skipped += 1
             elif kind is FallbackUsed:
-                fallbacks[event.path] = event
+                fallbacks[record[2]] = record
                 if len(retries) < per_log:
-                    retries.append(event)
+                    retries.append(materialize(record))
                 else:
                     tick.retries_skipped += 1
-            elif kind is NodeFailed:
-                current = last.get(event.path)
-                if current is None or event.time >= current.time:
-                    last[event.path] = event
-                if len(errors) < per_log:
-                    errors.append(event)
-                else:
-                    tick.errors_skipped += 1
             elif kind is BatchStarted or kind is BatchFinished:
-                batch_events.append(event)
+                batch_records.append(record)
             elif kind is RunStarted:
-                tick.started = event
-                self.started = event.time
+                tick.started = materialize(record)
+                self.started = record[5]
             elif kind is RunFinished:
-                tick.finished = self.finished = event
+                tick.finished = self.finished = materialize(record)
 
-        starts = dict(zip(map(_PATH, node_starts), node_starts, strict=False)) if node_starts else {}
-        results = dict(zip(map(_PATH_PHASE, phase_done), phase_done, strict=False)) if phase_done else {}
-        taken = Counter(map(_PATH_ACTION, node_ends)) if node_ends else {}
+        starts = dict(zip(map(_PATH, node_starts), node_starts, strict=True))
+        results = dict(zip(map(_PATH_FIELD, phase_done), phase_done, strict=True))
+        taken = Counter(map(_PATH_FIELD, node_ends))
         self._fold_nodes(tick, starts, last, results, taken, fallbacks)
-        if items or batch_events:
-            failed = list(compress(items, map(not_, map(_OK, items)))) if items else []
-            for event in failed:
+        if items or batch_records:
+            failed = list(compress(items, map(not_, map(_OK, items))))
+            for record in failed:
                 if len(errors) < per_log:
-                    errors.append(event)
+                    errors.append(record)
                 else:
                     tick.errors_skipped += 1
-            self._fold_batches(tick, items, failed, batch_events)
+            self._fold_batches(tick, items, failed, batch_records)
         if errors:
-            tick.errors = self._innermost(errors)
+            errors.sort(key=_TIME)
+            tick.errors = self._innermost([materialize(record) for record in errors])
         return tick
 
     def _fold_nodes(
         self,
         tick: Tick,
-        starts: dict[tuple[str, ...], NodeStarted],
-        last: dict[tuple[str, ...], Event],
-        results: dict[tuple[tuple[str, ...], str], PhaseFinished],
+        starts: dict[tuple[str, ...], Record],
+        last: dict[tuple[str, ...], Record],
+        results: dict[tuple[tuple[str, ...], str], Record],
         taken: Mapping[tuple[tuple[str, ...], str], int],
-        fallbacks: dict[tuple[str, ...], FallbackUsed],
+        fallbacks: dict[tuple[str, ...], Record],
     ) -> None:
         changed = tick.nodes
-        # The latest lifecycle event per raw path decides the state: (time, rank) breaks the
+        # The latest lifecycle record per raw path decides the state: (time, rank) breaks the
         # ties of shared timestamps (a node's end and its post's end share one).
-        latest: dict[tuple[str, ...], tuple[float, int, Event]] = {}
-        for event in starts.values():
-            latest[event.path] = (event.time, 0, event)
-            key = self.key_of(event)
-            record = self._node(key, event.node)
-            if record is not None and event.time >= record.started:
-                record.started = event.time
-                record.fallback = False
-                record.error = None
-                record.attempt = 0
+        latest: dict[tuple[str, ...], tuple[float, int, Record]] = {}
+        for path, record in starts.items():
+            when = record[5]
+            latest[path] = (when, 0, record)
+            key = self._key(path, record[4])
+            summary = self._node(key, record[3])
+            if summary is not None and when >= summary.started:
+                summary.started = when
+                summary.fallback = False
+                summary.error = None
+                summary.attempt = 0
                 changed.add(key)
-        for event in results.values():
-            path = event.path
+        for (path, phase), record in results.items():
+            when = record[5]
             current = latest.get(path)
-            if current is None or (event.time, 1) >= current[:2]:
-                latest[path] = (event.time, 1, event)
-            key = self.key_of(event)
-            record = self._node(key, event.node)
+            if current is None or (when, 1) >= current[:2]:
+                latest[path] = (when, 1, record)
+            summary = self._node(self._key(path, record[4]), record[3])
+            if summary is None:
+                continue
+            previous = summary.prep if phase == "prep" else summary.exec if phase == "exec" else summary.post
+            if previous is None or when >= previous.time:
+                event = materialize(record)
+                if phase == "prep":
+                    summary.prep = event
+                elif phase == "exec":
+                    summary.exec = event
+                else:
+                    summary.post = event
+        for path, record in last.items():
+            rank = 2 if record[0] is ExecFailed else 3
+            current = latest.get(path)
+            if current is None or (record[5], rank) >= current[:2]:
+                latest[path] = (record[5], rank, record)
+        for (path, action), count in taken.items():
+            record = last.get(path)
             if record is None:
                 continue
-            phase = event.phase
-            if phase == "prep":
-                if record.prep is None or event.time >= record.prep.time:
-                    record.prep = event
-            elif phase == "exec":
-                if record.exec is None or event.time >= record.exec.time:
-                    record.exec = event
-            elif record.post is None or event.time >= record.post.time:
-                record.post = event
-        for path, event in last.items():
-            rank = 2 if type(event) is ExecFailed else 3
-            current = latest.get(path)
-            if current is None or (event.time, rank) >= current[:2]:
-                latest[path] = (event.time, rank, event)
-        for (path, action), count in taken.items():
-            event = last.get(path)
-            if event is None:
-                continue
-            key = self.key_of(event)
-            record = self._node(key, event.node)
-            if record is not None:
-                record.edges[action] = record.edges.get(action, 0) + count
-                record.runs += count
+            key = self._key(path, record[4])
+            summary = self._node(key, record[3])
+            if summary is not None:
+                summary.edges[action] = summary.edges.get(action, 0) + count
+                summary.runs += count
                 self.steps += count
                 changed.add(key)
-        for event in fallbacks.values():
-            record = self.nodes.get(self.key_of(event))
-            if record is not None and event.time >= record.started:
-                record.fallback = True
-        for when, _rank, event in latest.values():
-            key = self.key_of(event)
-            record = self._node(key, event.node)
-            if record is None or when < record.last:
+        for path, record in fallbacks.items():
+            summary = self.nodes.get(self._key(path, record[4]))
+            if summary is not None and record[5] >= summary.started:
+                summary.fallback = True
+        for path, (when, _rank, record) in latest.items():
+            key = self._key(path, record[4])
+            summary = self._node(key, record[3])
+            if summary is None or when < summary.last:
                 continue
-            record.last = when
+            summary.last = when
             changed.add(key)
-            kind = type(event)
+            kind = record[0]
             if kind is NodeStarted:
-                record.state = NodeState.RUNNING
-                record.phase = "prep"
+                summary.state = NodeState.RUNNING
+                summary.phase = "prep"
             elif kind is PhaseFinished:
-                record.state = NodeState.RUNNING
-                record.phase = _NEXT_PHASE.get(event.phase, "post")
+                summary.state = NodeState.RUNNING
+                summary.phase = _NEXT_PHASE.get(record[6], "post")
             elif kind is NodeFinished:
-                record.state = NodeState.DONE
-                record.phase = ""
-                record.action = event.action
-                record.next_node = event.next_node
-                record.duration = sum(
+                summary.state = NodeState.DONE
+                summary.phase = ""
+                summary.action = record[6]
+                summary.next_node = record[7]
+                summary.duration = sum(
                     phase_event.duration
-                    for phase_event in (record.prep, record.exec, record.post)
-                    if phase_event is not None and phase_event.time >= record.started
+                    for phase_event in (summary.prep, summary.exec, summary.post)
+                    if phase_event is not None and phase_event.time >= summary.started
                 )
             elif kind is ExecFailed:
-                record.attempt = event.attempt
-                record.max_attempts = event.max_attempts
-                record.error = event.error
-                retrying = event.wait > 0 or event.attempt < event.max_attempts
-                record.state = NodeState.RETRYING if retrying else NodeState.RUNNING
-                record.phase = "exec"
+                attempt, max_attempts, error, wait = record[6:10]
+                summary.attempt = attempt
+                summary.max_attempts = max_attempts
+                summary.error = error
+                retrying = wait > 0 or attempt < max_attempts
+                summary.state = NodeState.RETRYING if retrying else NodeState.RUNNING
+                summary.phase = "exec"
             elif kind is NodeFailed:
-                record.state = NodeState.STOPPED if isinstance(event.error, Cancelled) else NodeState.FAILED
-                record.phase = event.phase
-                record.error = event.error
-                record.runs += 1
+                summary.state = NodeState.STOPPED if isinstance(record[7], Cancelled) else NodeState.FAILED
+                summary.phase = record[6]
+                summary.error = record[7]
+                summary.runs += 1
 
-    def _fold_batches(
-        self,
-        tick: Tick,
-        items: list[BatchItemFinished],
-        failed: list[BatchItemFinished],
-        batch_events: list[Event],
-    ) -> None:
+    def _fold_batches(self, tick: Tick, items: list[Record], failed: list[Record], batch_records: list[Record]) -> None:
         changed = tick.batches
-        for event in batch_events:
-            tpl, _ = self._resolve(event.path)
-            record = self.batches.get(tpl)
-            if type(event) is BatchStarted:
-                if record is None:
-                    record = self.batches[tpl] = BatchRecord(event.node, tpl, first=event.time, last=event.time)
-                record.total += event.total
-                record.active += 1
-                record.instances += 1
-                record.finished = False
-            elif record is not None:
-                record.active = max(0, record.active - 1)
-                record.last = max(record.last, event.time)
-                record.finished = record.active == 0
+        for record in batch_records:
+            tpl, _ = self._resolve(record[2])
+            summary = self.batches.get(tpl)
+            if record[0] is BatchStarted:
+                if summary is None:
+                    summary = self.batches[tpl] = BatchRecord(record[3], tpl, first=record[5], last=record[5])
+                summary.total += record[6]
+                summary.active += 1
+                summary.instances += 1
+                summary.finished = False
+            elif summary is not None:
+                summary.active = max(0, summary.active - 1)
+                summary.last = max(summary.last, record[5])
+                summary.finished = summary.active == 0
             changed.add(tpl)
         if not items:
             return
         done = Counter(map(_PATH, items))
-        failures = Counter(map(_PATH, failed)) if failed else {}
-        when = dict(zip(map(_PATH, items), map(_TIME, items), strict=False))
+        failures = Counter(map(_PATH, failed))
+        when = dict(zip(map(_PATH, items), map(_TIME, items), strict=True))
         for path, count in done.items():
             tpl, _ = self._resolve(path)
-            record = self.batches.get(tpl)
-            if record is None:
+            summary = self.batches.get(tpl)
+            if summary is None:
                 continue
-            record.done += count
-            record.failed += failures.get(path, 0)
-            record.last = max(record.last, when[path])
+            summary.done += count
+            summary.failed += failures.get(path, 0)
+            summary.last = max(summary.last, when[path])
             changed.add(tpl)
 
     def _innermost(self, errors: list[Event]) -> list[Event]:

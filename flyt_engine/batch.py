@@ -341,12 +341,20 @@ class _BatchRun:
         Retries wait in a heap ordered by due time, so a waiting item never holds a slot.
         ``fail_fast`` stops new items but lets the ones in flight finish; cancellation
         cancels what is in flight and keeps the results that already came back.
+
+        Two optional executor methods make remote executors fast (``flyt_engine.dask`` has
+        both): ``submit_batch(calls)`` submits a refill in one go, and ``slots()`` says how
+        many calls the executor runs at once; when ``concurrency`` is at least that, the
+        executor's own workers keep the bound and the whole chunk is handed over at once
+        (not under ``fail_fast``, which must hold back the items not yet started).
         """
-        owner = self.owner
         ctx = self.ctx
         limit = max(1, self.config.concurrency) if self.concurrent else 1
+        if self.concurrent and not self.config.fail_fast and _runs_at_most(executor, limit):
+            limit = self.total
         signal = ctx._signal
         local = isinstance(executor, ThreadPoolExecutor)
+        submit_batch = getattr(executor, "submit_batch", None)
         done_queue: SimpleQueue[tuple[int, int, float, Future[Any]]] = SimpleQueue()
         in_flight: dict[Future[Any], tuple[int, float]] = {}
         try:
@@ -359,22 +367,17 @@ class _BatchRun:
                     if self.stop:
                         pending.clear()
                     now = monotonic()
-                    while len(in_flight) < limit:
+                    batch: list[tuple[int, int, float]] = []
+                    while len(in_flight) + len(batch) < limit:
                         if retries and retries[0][0] <= now:
                             _, index, attempt, first = heapq.heappop(retries)
                         elif pending:
                             index, attempt, first = pending.popleft(), 1, now
                         else:
                             break
-                        self.started[index] = 1
-                        fn, args = owner._remote_call(ctx, self.items, index, local)
-                        try:
-                            future = executor.submit(fn, *args)
-                        except Exception as exc:  # shut down, broken, or the item cannot be pickled
-                            self._give_up(index, attempt, self._submit_error(index, exc), first)
-                            continue
-                        in_flight[future] = (index, first)
-                        future.add_done_callback(lambda f, i=index, a=attempt, t=first: done_queue.put((i, a, t, f)))
+                        batch.append((index, attempt, first))
+                    if batch:
+                        self._submit(executor, submit_batch, batch, local, in_flight, done_queue)
                     if not in_flight:
                         if retries:
                             signal.wait(max(0.0, retries[0][0] - monotonic()))
@@ -383,16 +386,58 @@ class _BatchRun:
                     if retries:
                         timeout = min(timeout, max(0.0, retries[0][0] - monotonic()))
                     try:
-                        index, attempt, first, future = done_queue.get(timeout=timeout)
+                        outcome = done_queue.get(timeout=timeout)
                     except Empty:
                         continue
-                    del in_flight[future]
-                    self._settle(index, attempt, first, future, retries)
+                    while True:  # settle everything that came back, then refill in one go
+                        index, attempt, first, future = outcome
+                        del in_flight[future]
+                        self._settle(index, attempt, first, future, retries)
+                        try:
+                            outcome = done_queue.get_nowait()
+                        except Empty:
+                            break
                 if self.stop:
                     return
         finally:
             if in_flight:  # cancelled (or an observer raised): keep what came back, drop the rest
                 self._abandon(in_flight)
+
+    def _submit(
+        self,
+        executor: Executor,
+        submit_batch: Callable[..., list[Future[Any]]] | None,
+        batch: list[tuple[int, int, float]],
+        local: bool,
+        in_flight: dict[Future[Any], tuple[int, float]],
+        done_queue: SimpleQueue[tuple[int, int, float, Future[Any]]],
+    ) -> None:
+        """Submit one attempt of each ``(index, attempt, first start)``; a call the executor
+        refuses fails that item's attempt for good (a refusal is not worth retrying)."""
+        owner = self.owner
+        calls = []
+        for index, _, _ in batch:
+            self.started[index] = 1
+            calls.append(owner._remote_call(self.ctx, self.items, index, local))
+        futures: list[Future[Any] | BaseException] | None = None
+        if submit_batch is not None and len(batch) > 1:
+            try:
+                futures = list(submit_batch(calls))
+            except Exception:  # find out which call it was: one by one
+                futures = None
+        if futures is None or len(futures) != len(batch):
+            futures = []
+            for fn, args in calls:
+                try:
+                    futures.append(executor.submit(fn, *args))
+                except Exception as exc:  # shut down, broken, or the item cannot be pickled
+                    futures.append(exc)
+        for (index, attempt, first), future in zip(batch, futures, strict=True):
+            if isinstance(future, BaseException):
+                self._give_up(index, attempt, self._submit_error(index, future), first)
+                continue
+            in_flight[future] = (index, first)
+            future.add_done_callback(lambda f, i=index, a=attempt, t=first: done_queue.put((i, a, t, f)))
 
     def _settle(
         self, index: int, attempt: int, first: float, future: Future[Any], retries: list[tuple[float, int, int, float]]
@@ -455,6 +500,19 @@ class _BatchRun:
                 continue
             if error is None:
                 self.finish(index, future.result(), None, first)
+
+
+def _runs_at_most(executor: Executor, limit: int) -> bool:
+    """Whether ``executor`` says (through an optional ``slots()``) that it never runs more
+    than ``limit`` calls at once."""
+    slots = getattr(executor, "slots", None)
+    if not callable(slots):
+        return False
+    try:
+        capacity = int(slots())
+    except Exception:
+        return False
+    return 0 < capacity <= limit
 
 
 class _BatchBase(Node):

@@ -4,18 +4,21 @@ worker processes when no address is given, or the scheduler at ``address``.
 
 Needs the ``[dask]`` extra; ``import flyt_engine`` never imports this module.
 
-Why the executor does more than ``client.get_executor()``:
-- It submits with ``pure=False``: with Dask's default, identical submits share one key,
-  run once and share one result, which silently breaks non-deterministic items.
-- It ships each call as cloudpickle bytes that a small wrapper of ours unpickles on the
-  worker, and pickles *by value* the modules a worker cannot be assumed to import (see
-  ``ships_by_value``). Otherwise a function from a module loaded by file path (the
+What the executor takes care of:
+- Every task is submitted with ``pure=False`` (``client.submit``/``client.map``, as
+  ``client.get_executor(pure=False)`` would): with Dask's default, identical submits share
+  one key, run once and share one result, which silently breaks non-deterministic items.
+- Each call travels as cloudpickle bytes that a small wrapper of ours unpickles on the
+  worker, and the modules a worker cannot be assumed to import are pickled *by value*
+  (see ``ships_by_value``). Otherwise a function from a module loaded by file path (the
   workbench's loader, ``spec_from_file_location``) is pickled by reference, the worker
   fails to import it while deserializing the task, and the worker hangs and dies.
 - Results and exceptions come back as cloudpickle bytes too, so user-defined classes
   round-trip; a worker's traceback rides along as a note on the exception.
 - Failures of the cluster itself (a worker that died: ``KilledWorker``; a lost scheduler)
   become ``WorkerLost``, which the batch reports naming the batch and the item.
+- Outcomes are fetched in bulk (see ``DaskExecutor``), and ``submit_batch``/``slots`` let a
+  batch hand over many items per message.
 
 Events and the store stay in the driving process: only the items' outcomes travel.
 """
@@ -28,18 +31,18 @@ import site
 import sys
 import sysconfig
 import threading
+import time
 import traceback
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, InvalidStateError
-from functools import partial
+from concurrent.futures import wait as futures_wait
 from importlib.machinery import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
 from types import ModuleType
 from typing import Any
 
 try:
     import cloudpickle
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, as_completed
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "flyt_engine.dask needs Dask: install the [dask] extra (pip install 'flyt-python[dask]')"
@@ -110,46 +113,67 @@ class DaskExecutor(Executor):
 
     ``submit`` returns a plain ``concurrent.futures.Future``: ``result``, ``exception``,
     ``add_done_callback`` and ``cancel`` (which cancels the Dask task) behave as usual.
+    Tasks are submitted with ``pure=False``; one relay thread collects finished tasks with
+    ``as_completed`` and fetches their outcomes in bulk (one ``gather`` per batch of
+    finished tasks, as ``client.gather`` does, instead of one per task: the driving
+    process hosts the scheduler of a local cluster, so its CPU time is the cluster's).
     """
 
     def __init__(self, client: Client, *, cluster: Any = None, owns_client: bool = False) -> None:
         self.client = client
         self.cluster = cluster
         self._owns_client = owns_client
-        self._inner = client.get_executor(pure=False)
-        self._futures: weakref.WeakSet[Future[Any]] = weakref.WeakSet()
+        self._pending: dict[Any, tuple[Any, Future[Any]]] = {}  # task key → (Dask future, our future)
         self._lock = threading.Lock()
         self._shutdown = False
+        self._completed = as_completed([], loop=client.loop)
+        self._wake = threading.Event()
+        self._relay_thread: threading.Thread | None = None
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Run ``fn(*args, **kwargs)`` on a Dask worker; the outcome comes back on the future."""
-        with self._lock:
-            if self._shutdown:
-                raise RuntimeError("cannot submit to a DaskExecutor after shutdown")
-        payload = dumps((fn, args, kwargs))
-        remote = self._inner.submit(_run_payload, payload)
-        local: Future[Any] = Future()
-        # Weakly: a cycle local <-> remote would keep the Dask future, and so its result on
-        # the worker, alive until the garbage collector runs (and a lost worker's finished
-        # tasks would be recomputed). The Dask client holds ``remote`` until the task ends.
-        local.add_done_callback(partial(_forward_cancel, weakref.ref(remote)))
-        remote.add_done_callback(partial(_relay, local))
-        self._futures.add(local)
-        return local
+        self._check_open()
+        code, data = dumps_many([fn, (args, kwargs)])
+        return self._track([self.client.submit(_run_payload, code, data, pure=False)])[0]
+
+    def submit_batch(self, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Future[Any]]:
+        """``[submit(fn, *args) for fn, args in calls]`` through ``client.map``.
+
+        Batches use it to fill and refill their window: one ``client.map`` costs about what
+        one ``submit`` does, so a thousand small items do not pay a thousand round trips.
+        """
+        self._check_open()
+        futures: list[Future[Any]] = []
+        for start in range(0, len(calls), _MAP_SLICE):  # the first tasks start while the rest are pickled
+            codes, datas = _dumps_calls(calls[start : start + _MAP_SLICE])
+            futures += self._track(self.client.map(_run_payload, codes, datas, pure=False))
+        return futures
+
+    def slots(self) -> int:
+        """How many calls the cluster runs at once now: the threads of its workers.
+
+        A batch whose ``concurrency`` is at least this hands the cluster all its items at
+        once (the workers' threads keep the bound) instead of refilling a window.
+        """
+        return int(sum(self.client.nthreads().values()))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop taking work; with ``cancel_futures`` cancel what has not finished; close the
-        client and cluster this executor started. Safe to call twice."""
+        """Stop taking work; with ``cancel_futures`` cancel what has not finished; with
+        ``wait`` wait for the rest; close the client and cluster this executor started.
+        Safe to call twice."""
         with self._lock:
             if self._shutdown:
                 return
             self._shutdown = True
-        if cancel_futures:
-            for future in list(self._futures):
-                future.cancel()
+            pending = [local for _, local in self._pending.values()]
         try:
-            self._inner.shutdown(wait=wait and not cancel_futures)
+            if cancel_futures:
+                for local in pending:
+                    local.cancel()
+            if wait:
+                futures_wait(pending)
         finally:
+            self._wake.set()  # the relay thread ends once nothing is pending
             if self._owns_client:
                 self.client.close()
                 if self.cluster is not None:
@@ -157,42 +181,100 @@ class DaskExecutor(Executor):
 
     def __repr__(self) -> str:
         state = "shut down" if self._shutdown else "open"
-        return f"<DaskExecutor {state} scheduler={self.client.scheduler.address if self.client.scheduler else None}>"
+        return f"<DaskExecutor {state} scheduler={getattr(self.client.scheduler, 'address', None)}>"
 
+    # -- the driving side ----------------------------------------------------------------
+    def _check_open(self) -> None:
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot submit to a DaskExecutor after shutdown")
 
-# ---------------------------------------------------------------------------------------
-# The driving side
-# ---------------------------------------------------------------------------------------
-def _forward_cancel(remote_ref: weakref.ref[Future[Any]], local: Future[Any]) -> None:
-    remote = remote_ref()
-    if remote is not None and local.cancelled() and not remote.done():
-        remote.cancel()  # ClientExecutor cancels the Dask task in turn
+    def _track(self, tasks: list[Any]) -> list[Future[Any]]:
+        """Our futures for these Dask tasks, settled by the relay thread."""
+        futures = []
+        with self._lock:
+            for task in tasks:
+                local: Future[Any] = Future()
+                local._flyt_task_key = task.key  # type: ignore[attr-defined]
+                self._pending[task.key] = (task, local)
+                futures.append(local)
+            if self._relay_thread is None:
+                self._relay_thread = threading.Thread(target=self._relay, name="flyt-dask-relay", daemon=True)
+                self._relay_thread.start()
+        for local in futures:
+            local.add_done_callback(self._forward_cancel)
+        self._completed.update(tasks)
+        self._wake.set()
+        return futures
 
+    def _forward_cancel(self, local: Future[Any]) -> None:
+        if local.cancelled():
+            entry = self._pending.get(local._flyt_task_key)  # type: ignore[attr-defined]
+            if entry is not None:
+                entry[0].cancel()  # the relay thread then drops it
 
-def _relay(local: Future[Any], remote: Future[Any]) -> None:
-    """The Dask task ended: decode its outcome onto ``local`` (runs on the client's thread)."""
-    if local.done():  # cancelled here first
-        return
-    value: Any = None
-    error: BaseException | None = None
-    if remote.cancelled():
-        error = WorkerLost("Dask cancelled the task (the scheduler, or the client's connection to it, was lost)")
-    else:
-        failure = remote.exception()
-        if failure is not None:  # our wrapper catches everything the item raises: this is the cluster's
-            error = WorkerLost(f"the Dask worker running it was lost ({type(failure).__name__}: {failure})")
-            error.__cause__ = _without_tracebacks(failure)
-        else:
+    def _relay(self) -> None:
+        """Deliver the outcomes of finished tasks, a batch at a time, until shut down."""
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            for batch in self._completed.batches():  # ends when nothing is pending
+                if len(batch) < _GATHER_AT_LEAST and self._completed.count() > len(batch):
+                    time.sleep(_GATHER_WAIT)  # let a few more finish: one gather for all of them
+                    batch = batch + self._completed.next_batch(block=False)
+                try:
+                    self._deliver(batch)
+                except BaseException as exc:  # never let the relay die: fail what it was handling
+                    for task in batch:
+                        _, local = self._pending.pop(task.key, (None, None))
+                        if local is not None and not local.done():
+                            _settle(local, None, WorkerLost(f"could not collect the outcome: {exc!r}"))
+                batch = None  # hold no Dask future while waiting: it would keep its result on a worker
+            if self._shutdown and not self._pending:
+                return
+
+    def _deliver(self, tasks: list[Any]) -> None:
+        finished = [task for task in tasks if task.status == "finished"]
+        outcomes: dict[Any, Any] = {}
+        if finished:
             try:
-                kind, value = pickle.loads(remote.result())
-            except Exception as exc:
-                error = FlytError(
-                    f"the outcome sent back by the Dask worker could not be read: {type(exc).__name__}: {exc}"
-                )
-                error.__cause__ = exc
+                outcomes = self.client.gather({task.key: task for task in finished}, errors="skip")
+            except Exception:  # fetch them one by one below
+                outcomes = {}
+        for task in tasks:
+            with self._lock:
+                _, local = self._pending.pop(task.key, (None, None))
+            if local is None or local.done():  # cancelled here
+                continue
+            if task.key in outcomes:
+                _settle(local, *_decode(outcomes[task.key]))
+            elif task.cancelled():
+                _settle(local, None, WorkerLost("Dask cancelled the task (the scheduler or the client lost it)"))
             else:
-                if kind != "ok":
-                    error, value = _without_tracebacks(value), None
+                try:
+                    raw = task.result()
+                except BaseException as failure:  # KilledWorker, a lost scheduler...: the cluster's, not the item's
+                    error = WorkerLost(f"the Dask worker running it was lost ({type(failure).__name__}: {failure})")
+                    error.__cause__ = _without_tracebacks(failure)
+                    _settle(local, None, error)
+                else:
+                    _settle(local, *_decode(raw))
+
+
+def _decode(raw: bytes) -> tuple[Any, BaseException | None]:
+    """``(value, None)`` or ``(None, error)`` from what ``_run_payload`` sent back."""
+    try:
+        kind, value = pickle.loads(raw)
+    except Exception as exc:
+        error = FlytError(f"the outcome sent back by the Dask worker could not be read: {type(exc).__name__}: {exc}")
+        error.__cause__ = exc
+        return None, error
+    if kind == "ok":
+        return value, None
+    return None, _without_tracebacks(value)
+
+
+def _settle(local: Future[Any], value: Any, error: BaseException | None) -> None:
     try:
         if error is None:
             local.set_result(value)
@@ -204,6 +286,7 @@ def _relay(local: Future[Any], remote: Future[Any]) -> None:
 
 _pickle_lock = threading.Lock()
 _verdicts: dict[int, tuple[ModuleType, bool]] = {}
+_by_value_cache: tuple[int, list[ModuleType]] = (-1, [])
 
 
 def dumps(obj: Any) -> bytes:
@@ -211,23 +294,68 @@ def dumps(obj: Any) -> bytes:
 
     The registration lasts only for this call (modules the user registered stay registered).
     """
+    return dumps_many([obj])[0]
+
+
+_MAP_SLICE = 128
+# Coalescing outcomes: a gather is one round trip to each worker holding a result, so a
+# handful of finished tasks waits this long for company (the items themselves are not held).
+_GATHER_AT_LEAST = 16
+_GATHER_WAIT = 0.003
+
+
+def _dumps_calls(calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> tuple[list[bytes], list[bytes]]:
+    """The code and the data of each call, pickled; a function shared by the calls (a batch's
+    ``process``, a BatchFlow's factory) is pickled once."""
+    functions: dict[int, int] = {}
+    objs: list[Any] = []
+    for fn, _ in calls:
+        if id(fn) not in functions:
+            functions[id(fn)] = len(objs)
+            objs.append(fn)
+    first_data = len(objs)
+    objs += [(args, {}) for _, args in calls]
+    pickled = dumps_many(objs)
+    codes = [pickled[functions[id(fn)]] for fn, _ in calls]
+    return codes, pickled[first_data:]
+
+
+def dumps_many(objs: Sequence[Any]) -> list[bytes]:
+    """``dumps`` for several objects, registering the modules once."""
     with _pickle_lock:
         already = set(cloudpickle.list_registry_pickle_by_value())
-        added = []
-        for name, module in list(sys.modules.items()):
-            if name in already or not isinstance(module, ModuleType) or module.__name__ != name:
-                continue
-            verdict = _verdicts.get(id(module))
-            if verdict is None or verdict[0] is not module:
-                verdict = _verdicts[id(module)] = (module, ships_by_value(module))
-            if verdict[1]:
-                cloudpickle.register_pickle_by_value(module)
-                added.append(module)
+        added = [module for module in _modules_by_value() if module.__name__ not in already]
+        for module in added:
+            cloudpickle.register_pickle_by_value(module)
         try:
-            return cloudpickle.dumps(obj)
+            return [cloudpickle.dumps(obj) for obj in objs]
         finally:
             for module in added:
                 cloudpickle.unregister_pickle_by_value(module)
+
+
+def _modules_by_value() -> list[ModuleType]:
+    """The loaded modules ``ships_by_value`` picks; rescanned when ``sys.modules`` changed
+    size or one of them was replaced (a reload)."""
+    global _by_value_cache
+    count, modules = _by_value_cache
+    if count == len(sys.modules) and all(sys.modules.get(m.__name__) is m for m in modules):
+        return modules
+    modules = []
+    verdicts: dict[int, tuple[ModuleType, bool]] = {}  # only live modules: reloads must not pile up
+    for name, module in list(sys.modules.items()):
+        if not isinstance(module, ModuleType) or getattr(module, "__name__", None) != name:
+            continue
+        verdict = _verdicts.get(id(module))
+        if verdict is None or verdict[0] is not module:
+            verdict = (module, ships_by_value(module))
+        verdicts[id(module)] = verdict
+        if verdict[1]:
+            modules.append(module)
+    _verdicts.clear()
+    _verdicts.update(verdicts)
+    _by_value_cache = (len(sys.modules), modules)
+    return modules
 
 
 def ships_by_value(module: ModuleType) -> bool:
@@ -280,14 +408,15 @@ def _environment_roots() -> tuple[str, ...]:
 # ---------------------------------------------------------------------------------------
 # The worker side
 # ---------------------------------------------------------------------------------------
-def _run_payload(payload: bytes) -> bytes:
+def _run_payload(code: bytes, data: bytes) -> bytes:
     """On the worker: unpickle the call, run it, and pickle its outcome, never raising.
 
     Everything the item raises comes back as data, so any exception the Dask future
     itself carries is a failure of the cluster (see ``_relay``).
     """
     try:
-        fn, args, kwargs = pickle.loads(payload)
+        fn = pickle.loads(code)
+        args, kwargs = pickle.loads(data)
     except BaseException as exc:
         error = FlytError(
             f"the Dask worker could not load the item's code: {type(exc).__name__}: {exc} "

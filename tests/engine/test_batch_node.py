@@ -800,3 +800,59 @@ def test_batch_node_inside_a_flow_and_a_batch_flow():
     batch_flow = BatchFlow(factory, lambda ctx, s: [{"numbers": [1, 2]}, {"numbers": [3]}])
     run(batch_flow, parent)
     assert [r["sum"] for r in parent.get("batch_results")] == [6, 6]
+
+
+# -- the optional executor protocol: submit_batch and slots ---------------------------------------------
+class BatchingPool(ThreadPoolExecutor):
+    """A pool that runs at most ``slots`` calls at once and says so, and takes calls in batches."""
+
+    def __init__(self, slots: int, *, broken_batches: bool = False) -> None:
+        super().__init__(slots)
+        self._slots = slots
+        self.broken_batches = broken_batches
+        self.batches: list[int] = []
+
+    def slots(self) -> int:
+        return self._slots
+
+    def submit_batch(self, calls):
+        self.batches.append(len(calls))
+        if self.broken_batches:
+            raise TypeError("no batches today")
+        return [self.submit(fn, *args) for fn, args in calls]
+
+
+def test_an_executor_running_at_most_concurrency_calls_gets_every_item_at_once():
+    probe = InFlight(sleep=0.001)
+    with BatchingPool(4) as pool:
+        shared = SharedStore({"items": list(range(20))})
+        run(BatchNode(probe, True, concurrency=8, executor=pool), shared)
+    assert pool.batches == [20]
+    assert probe.peak <= 4
+    assert shared.get("results") == list(range(20))
+
+
+def test_an_executor_with_more_slots_than_concurrency_gets_a_window():
+    probe = InFlight(sleep=0.002)
+    with BatchingPool(16) as pool:
+        shared = SharedStore({"items": list(range(20))})
+        run(BatchNode(probe, True, concurrency=3, executor=pool), shared)
+    assert pool.batches and max(pool.batches) <= 3
+    assert probe.peak <= 3
+    assert shared.get("results") == list(range(20))
+
+
+def test_fail_fast_keeps_the_window_even_when_the_executor_could_take_everything():
+    with BatchingPool(2) as pool:
+        shared = SharedStore({"items": list(range(20))})
+        with pytest.raises(BatchError):
+            run(BatchNode(fail_on(0), True, concurrency=8, fail_fast=True, executor=pool), shared)
+    assert max(pool.batches) <= 8
+
+
+def test_a_failing_submit_batch_falls_back_to_submit():
+    with BatchingPool(2, broken_batches=True) as pool:
+        shared = SharedStore({"items": list(range(6))})
+        run(BatchNode(double, True, concurrency=8, executor=pool), shared)
+    assert pool.batches == [6]
+    assert shared.get("results") == [0, 2, 4, 6, 8, 10]

@@ -157,6 +157,30 @@ class Tick:
     finished: RunFinished | None = None
     count: int = 0  # events of this run in the batch
 
+    def merge(self, later: Tick) -> None:
+        """Fold a later tick into this one (the UI applies several drains at once), bounded."""
+        self.nodes |= later.nodes
+        self.store.update(later.store)
+        self.batches |= later.batches
+        self.retries, self.retries_skipped = _bounded(
+            self.retries, later.retries, self.retries_skipped + later.retries_skipped
+        )
+        self.errors, self.errors_skipped = _bounded(
+            self.errors, later.errors, self.errors_skipped + later.errors_skipped
+        )
+        joined = self.tail + later.tail
+        self.tail_skipped += later.tail_skipped + max(0, len(joined) - LOG_LINES_PER_TICK)
+        self.tail = joined[-LOG_LINES_PER_TICK:]
+        self.started = self.started or later.started
+        self.finished = later.finished or self.finished
+        self.count += later.count
+
+
+def _bounded(first: list[Event], second: list[Event], skipped: int) -> tuple[list[Event], int]:
+    """The first entries of both lists up to the per-tick bound; the rest counted as skipped."""
+    room = max(0, LOG_LINES_PER_TICK - len(first))
+    return first + second[:room], skipped + max(0, len(second) - room)
+
 
 class RunHistory:
     """The bounded record of one run; ``ingest`` folds a drained batch into it."""

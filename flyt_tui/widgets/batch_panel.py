@@ -42,7 +42,7 @@ class BatchBar(Horizontal):
         self._bar.update(total=total if total > 0 else 1, progress=record.done if total > 0 else 1)
         self.set_class(record.failed > 0, "-failed")
         self.set_class(record.finished, "-finished")
-        self._stats.update(self.stats_text(record))
+        self._stats.update(self.stats_text(record), layout=False)  # one line, fixed size
 
     def stats_text(self, record: BatchRecord) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")

@@ -28,14 +28,20 @@ class Inspector(VerticalScroll):
         super().__init__(id=id)
         self._body = Static(Text("select a node, or run the flow", style="dim"), classes="inspector-body")
         self.stable = False
-        self.plain = ""  # the last content as plain text (tests read it)
+        self.plain = "select a node, or run the flow"  # the content as plain text (tests read it)
+        self._spans: list[Any] = []
+        self._lines = 1
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield self._body
 
-    def _set(self, text: Text) -> None:
-        self.plain = text.plain
-        self._body.update(text)
+    def _set(self, text: Text, *, layout: bool = True) -> None:
+        plain = text.plain
+        if plain == self.plain and text.spans == self._spans:
+            return
+        self.plain = plain
+        self._spans = text.spans
+        self._body.update(text, layout=layout)
 
     def show_message(self, title: str, body: str = "", style: str = "bold red") -> None:
         """A message in full, such as a load error with its traceback."""
@@ -47,6 +53,7 @@ class Inspector(VerticalScroll):
                 lines = ["…", *lines[-_ERROR_LINES:]]
             text.append("\n")
             text.append("\n".join(lines), style="")
+        self._lines = -1  # wrapped: the height is unknown
         self._set(text)
 
     def show_node(
@@ -60,7 +67,7 @@ class Inspector(VerticalScroll):
     ) -> None:
         """``name``'s latest execution; ``paused`` says where the run stands (``paused before exec``)."""
         width = max(24, width - 10)
-        text = Text()
+        text = Text(no_wrap=True, overflow="ellipsis")  # one row per line: the height is the line count
         text.append(name, style="bold")
         if kind and kind != "node":
             text.append(f"  {kind.replace('_', ' ')}", style="dim italic")
@@ -73,7 +80,7 @@ class Inspector(VerticalScroll):
         text.append("\n")
         if record is None:
             text.append("r runs the flow · n steps one phase · N one node · b sets a breakpoint here", style="dim")
-            self._set(text)
+            self._set_node_view(text)
             return
         for phase, label in (("prep", "prep"), ("exec", "exec"), ("post", "action")):
             known, value = record.result_of(phase)
@@ -101,7 +108,23 @@ class Inspector(VerticalScroll):
         if record.error is not None:
             text.append(" error ", style="bold red")
             text.append(error_line(user_error(record.error), width * 2) + "\n", style="red")
-        self._set(text)
+        self._set_node_view(text)
+
+    def _set_node_view(self, text: Text) -> None:
+        # A new layout costs a full reflow of the screen: moving the tree cursor must not
+        # pay it. Lines never wrap, and short views are padded to the pane's height, so the
+        # height of the content only changes for views taller than the pane.
+        text.rstrip()
+        lines = text.plain.count("\n") + 1
+        rows = max(lines, self.scrollable_content_region.height)
+        if rows > lines:
+            text.append("\n" * (rows - lines))
+        layout = rows != self._lines
+        self._lines = rows
+        self._set(text, layout=layout)
+
+    def on_resize(self) -> None:
+        self._lines = -1  # the next view lays out again
 
     def _state_words(self, record: NodeRecord) -> str:
         state = record.state

@@ -69,4 +69,4 @@ class StatusBar(Static):
         return text
 
     def _render_line(self) -> None:
-        self.update(self._line())
+        self.update(self._line(), layout=False)  # always one line

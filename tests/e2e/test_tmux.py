@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -22,13 +23,14 @@ pytestmark = [
 ]
 
 
-def _command() -> str:
+def _command(target: str = "sample_flows/etl.py", env: str = "", stderr: Path | None = None) -> str:
     exe = shutil.which("flyt-tui", path=os.path.dirname(sys.executable)) or shutil.which("flyt-tui")
     program = [exe] if exe else [sys.executable, "-m", "flyt_tui"]
-    args = [*program, "--no-watch", "sample_flows/etl.py"]
+    args = [*program, "--no-watch", target]
     # COLUMNS/LINES leaking into the pane (tmux sets them from the client) would override its size
     root = shlex.quote(str(ROOT))
-    return f"cd {root} && unset COLUMNS LINES && PYTHONPATH={root} exec {shlex.join(args)}"
+    redirect = f" 2>{shlex.quote(str(stderr))}" if stderr is not None else ""
+    return f"cd {root} && unset COLUMNS LINES && {env} PYTHONPATH={root} exec {shlex.join(args)}{redirect}"
 
 
 def _tmux(*args: str) -> subprocess.CompletedProcess[str]:
@@ -78,5 +80,27 @@ def test_run_the_etl_sample_in_tmux():
         while _tmux("has-session", "-t", session).returncode == 0:
             assert time.monotonic() < deadline, "the app did not quit on q"
             time.sleep(0.1)
+    finally:
+        _tmux("kill-session", "-t", session)
+
+
+def test_exit_after_paint_reports_the_first_paint(tmp_path):
+    """FLYT_TUI_EXIT_AFTER_PAINT=1 (the start-up benchmark's hook): print ``painted <time>`` and exit."""
+    session = f"flyt-e2e-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    stderr = tmp_path / "stderr.txt"
+    target = str(ROOT / "tests" / "tui" / "flows" / "basic.py")
+    began = time.time()
+    command = _command(target, env="FLYT_TUI_EXIT_AFTER_PAINT=1", stderr=stderr)
+    started = _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48", command)
+    assert started.returncode == 0, started.stderr
+    try:
+        deadline = time.monotonic() + 20
+        while _tmux("has-session", "-t", session).returncode == 0:
+            assert time.monotonic() < deadline, "the app did not exit after its first paint"
+            time.sleep(0.1)
+        output = stderr.read_text(errors="replace")
+        match = re.search(r"painted (\d+\.\d+)", output)
+        assert match is not None, output[-500:]
+        assert began <= float(match.group(1)) <= time.time()
     finally:
         _tmux("kill-session", "-t", session)

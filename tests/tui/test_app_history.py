@@ -156,3 +156,18 @@ def test_phase_results_belong_to_the_latest_execution():
     assert record.state == NodeState.RUNNING and record.phase == "prep"
     assert record.result_of("prep") == (False, None)
     assert isinstance(record.prep, PhaseFinished)  # the previous run's, kept but not shown
+
+
+def test_ticks_merge_into_one_update_bounded():
+    records, _ = record_run(looping_flow(300))
+    history = RunHistory()
+    ticks = [history.ingest(records[start : start + 50]) for start in range(0, len(records), 50)]
+    merged = ticks[0]
+    for tick in ticks[1:]:
+        merged.merge(tick)
+    assert merged.count == len(records)
+    assert merged.store["i"].value == 300
+    assert len(merged.tail) == 40 and merged.tail_skipped == len(records) - 40
+    assert merged.tail[-1].kind == "run_finished"
+    assert merged.started is not None and merged.finished is not None
+    assert any(key[0] == ("loop", "count") for key in merged.nodes)

@@ -58,6 +58,9 @@ class FlytApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "flyt"
+    # Smaller terminals get narrower bars and a shorter log area (see app.tcss).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
     BINDINGS = [
         Binding("r", "run", "Run", id="flyt.run", tooltip="Run the flow (restart if running)"),
         Binding("n", "step_phase", "Next phase", id="flyt.next_phase", tooltip="Step to the next checkpoint"),

@@ -126,3 +126,37 @@ async def test_no_watch_never_reloads(flow_copy):
         await pilot.pause(1.0)
         assert app.loads == 1 and "nope" not in tree_text(app)
         assert not [worker for worker in app.workers if worker.group == "watch"]
+
+
+async def test_saving_a_sibling_module_the_flow_imports_reloads_it(tmp_path):
+    (tmp_path / "helpers.py").write_text("NAME = 'first_name'\n")
+    path = tmp_path / "main_flow.py"
+    path.write_text(
+        "from flyt_engine import Flow, Node\n"
+        "import helpers\n"
+        "step = Node(name=helpers.NAME)\n"
+        "flow = Flow(step, name='sibling')\n"
+    )
+    app = FlytApp(path, watch=True, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        assert "first_name" in tree_text(app)
+        await edit_until(pilot, tmp_path / "helpers.py", "NAME = 'second_name'\n", lambda: app.loads >= 2)
+        await pilot.pause()
+        assert "second_name" in tree_text(app) and "first_name" not in tree_text(app)
+
+
+async def test_a_module_without_a_flow_opens_with_the_error(tmp_path):
+    path = tmp_path / "empty_flow.py"
+    path.write_text("X = 1\n")
+    app = FlytApp(path, watch=True, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.load_error is not None)
+        await pilot.pause()
+        assert app.status.state_text == "load failed"
+        assert tree_text(app).startswith("⚠ could not load empty_flow.py")
+        text = "from flyt_engine import Flow, Node\nflow = Flow(Node(name='now_here'), name='late')\n"
+        await edit_until(pilot, path, text, lambda: app.loads >= 1)
+        await pilot.pause()
+        assert "now_here" in tree_text(app)
+        assert app.status.state == "idle"

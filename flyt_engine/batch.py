@@ -687,10 +687,10 @@ class BatchNode(_BatchBase):
             if not callable(after):
                 raise TypeError(f"BatchNode(post=...) must be callable, not {type(after).__name__}")
             self._after = after
-        if node_kwargs.get("name") is None and process is not None and type(self) is BatchNode:
-            node_kwargs["name"] = getattr(process, "__name__", None) or "BatchNode"
-            self._auto_name = True
         super().__init__(**node_kwargs)
+        if node_kwargs.get("name") is None and process is not None and type(self) is BatchNode:
+            self.name = getattr(process, "__name__", None) or "BatchNode"
+            self._auto_name = True  # named after its function: the workbench may rename it
         self._configure(
             concurrent,
             config,

@@ -276,6 +276,11 @@ def test_names():
     assert BatchNode(resize).name == "resize"
     assert BatchNode(resize, name="thumbs").name == "thumbs"
     assert Thumbnails().name == "Thumbnails"
+    # the workbench renames defaulted names after their variable, never chosen ones
+    assert BatchNode(resize)._auto_name is True
+    assert BatchNode(resize, name="thumbs")._auto_name is False
+    assert BatchFlow(lambda: Flow(Node()), lambda c, s: [])._auto_name is True
+    assert BatchFlow(lambda: Flow(Node()), lambda c, s: [], name="b")._auto_name is False
 
 
 # -- subclass style -----------------------------------------------------------------------------

@@ -23,8 +23,9 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.events import DescendantFocus
 from textual.screen import Screen
-from textual.widgets import Footer, TabbedContent, TabPane, Tree
+from textual.widgets import DataTable, Footer, TabbedContent, TabPane, Tree
 
 from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, PhaseStarted, StoreChanged
 
@@ -110,7 +111,8 @@ class FlytApp(App[None]):
         self._store_lit = False
         self._watch_stop: Any = None
         self._log_filter: str | None = None
-        self._inspected: NodeKey | None = None
+        self._inspected: NodeKey | None = None  # the node the inspector shows
+        self._inspected_value: str | None = None  # or the store key it shows
         self._pending: Tick | None = None  # folded changes not shown yet
         self._applied_at = 0.0
         # events for the Events tab, formatted only when it is shown (bounded like the log)
@@ -475,7 +477,10 @@ class FlytApp(App[None]):
             self._unshown_events.extend((event, t0) for event in tick.tail)
             if self.query_one("#logs", TabbedContent).active == "tab-events":
                 self._show_events()
-        if self._inspected is not None and self._inspected in tick.nodes:
+        if self._inspected_value is not None:
+            if self._inspected_value in tick.store:
+                self._show_store_value()
+        elif self._inspected is not None and self._inspected in tick.nodes:
             self._refresh_inspector(force=True)
 
     def _show_events(self) -> None:
@@ -528,6 +533,9 @@ class FlytApp(App[None]):
     def _refresh_inspector(self, force: bool = False) -> None:
         tree = self.flow_tree
         pause = tree.pause
+        if self._inspected_value is not None and pause is None:
+            self._show_store_value()
+            return
         width = self.inspector.size.width or 70
         if pause is not None:
             line = tree.node_line(pause.key)
@@ -549,7 +557,31 @@ class FlytApp(App[None]):
     @on(Tree.NodeHighlighted, "#tree")
     def _on_tree_highlight(self) -> None:
         if self.load_error is None or self.entry is not None:
+            self._inspected_value = None
             self._refresh_inspector()
+
+    @on(DataTable.RowHighlighted, "#store")
+    def _on_store_highlight(self, message: DataTable.RowHighlighted) -> None:
+        if self.store_table.has_focus and message.row_key.value is not None:
+            self._inspected_value = message.row_key.value
+            self._show_store_value()
+
+    @on(DescendantFocus, "#tree")
+    def _on_tree_focus(self) -> None:
+        if self._inspected_value is not None:
+            self._inspected_value = None
+            self._refresh_inspector(force=True)
+
+    def _show_store_value(self) -> None:
+        """The inspector shows the store value under the table's cursor (read from the live store)."""
+        key = self._inspected_value
+        if key is None:
+            return
+        source = self.session.store.get_all() if self.session is not None else self._initial_store()
+        if key not in source:
+            return
+        writer = self.store_table.writer_of(key)
+        self.inspector.show_value(key, source[key], writer, width=self.inspector.size.width or 70)
 
     # -- actions ---------------------------------------------------------------------------
     def action_run(self) -> None:

@@ -208,9 +208,6 @@ class RunHistory:
         tpl, in_iteration = self._resolve(path)
         return (tpl, 0 if in_iteration else node_id)
 
-    def record(self, key: NodeKey) -> NodeRecord | None:
-        return self.nodes.get(key)
-
     def _resolve(self, path: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
         hit = self._resolved.get(path)
         if hit is None:
@@ -491,6 +488,3 @@ class RunHistory:
                 self.failed_key = self.key_of(event)
             out.append(event)
         return out
-
-    def current_batch_rates(self) -> dict[tuple[str, ...], float]:
-        return {path: record.rate for path, record in self.batches.items()}

@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from flyt_engine import SharedStore
 
-from ..format import error_line, format_duration, pretty_lines, user_error
+from ..format import error_line, format_duration, pretty_lines, type_name, user_error
 from ..history import NodeRecord, NodeState
 
 _MAX_LINES = 10
@@ -55,6 +55,19 @@ class Inspector(VerticalScroll):
             text.append("\n".join(lines), style="")
         self._lines = -1  # wrapped: the height is unknown
         self._set(text)
+
+    def show_value(self, key: str, value: Any, writer: str | None, *, width: int = 70) -> None:
+        """A store value in full (as far as the bounds allow): the store row under the cursor."""
+        width = max(24, width - 4)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(key, style="bold")
+        text.append(f"  {type_name(value)}", style="dim italic")
+        if writer:
+            text.append(f"  written by {writer}", style="dim")
+        text.append("\n")
+        for line in pretty_lines(value, width=width, max_lines=_MAX_LINES * 3):
+            text.append("  " + line + "\n")
+        self._set_node_view(text)
 
     def show_node(
         self,
@@ -155,8 +168,3 @@ class _StoreView(dict):
 
 
 _StoreView.__name__ = "SharedStore"
-
-
-def describe_value(value: Any, width: int = 70) -> Text:
-    """A value as the inspector prints it (used for store rows)."""
-    return Text("\n".join(pretty_lines(value, width=width, max_lines=_MAX_LINES)))

@@ -128,3 +128,19 @@ async def test_the_events_tab_lists_the_run():
         lines = app.event_log.visible_text().splitlines()
         assert lines[-1].startswith("run_finished") and "action 'default'" in lines[-1]
         assert any(line.startswith("store_changed") and "saved = True" in line for line in lines)
+
+
+async def test_the_store_row_under_the_cursor_is_inspected_in_full():
+    app = FlytApp(flow_path("basic"), watch=False, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("r")
+        await wait_state(pilot, "done")
+        app.store_table.focus()
+        await pilot.pause()
+        row = app.store_table.store_keys().index("rows")
+        app.store_table.move_cursor(row=row)
+        await wait_for(pilot, lambda: app.inspector.plain.startswith("rows  list  written by fetch"))
+        assert "[30, 10, 20]" in app.inspector.plain
+        app.flow_tree.focus()
+        await wait_for(pilot, lambda: app.inspector.plain.startswith("basic  flow"))

@@ -655,7 +655,8 @@ class BatchNode(_BatchBase):
     once (chunk by chunk with ``batch_size``). ``max_retries``, ``wait`` and ``fallback``
     (``exec_fallback(item, error)``) apply per item. When items fail, the partial results
     are written, then ``BatchError`` is raised. Cancellation writes the finished results
-    and raises ``Cancelled``.
+    and raises ``Cancelled``. A ``post=`` function runs after the results are written, with
+    the results as its ``exec_result``, and picks the action.
     """
 
     def __init__(

@@ -78,20 +78,20 @@ async def test_store_cells_update_in_place_and_changed_rows_light_up(monkeypatch
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(StoreTable, "clear", counting_clear)
-    app = FlytApp(flow_path("forever"), watch=False, stable_output=False)
+    app = FlytApp(flow_path("ticking"), watch=False, stable_output=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         before = len(rebuilds)
         await pilot.press("r")
-        await wait_for(pilot, lambda: app.store_table.value_text("spins") not in (None, "1"))
-        first = app.store_table.value_text("spins")
-        await wait_for(pilot, lambda: app.store_table.value_text("spins") != first, what="another update")
-        assert app.store_table.is_lit("spins")
-        assert app.store_table.writer_of("spins") == "spin"
+        await wait_for(pilot, lambda: app.store_table.value_text("ticks") not in (None, "1"))
+        first = app.store_table.value_text("ticks")
+        await wait_for(pilot, lambda: app.store_table.value_text("ticks") != first, what="another update")
+        assert app.store_table.is_lit("ticks")
+        assert app.store_table.writer_of("ticks") == "tick"
         assert len(rebuilds) == before + 1  # once, when the run started; updates touch cells
         await pilot.press("x")
         await wait_state(pilot, "stopped")
-        await wait_for(pilot, lambda: not app.store_table.is_lit("spins"), what="the highlight to fade")
+        await wait_for(pilot, lambda: not app.store_table.is_lit("ticks"), what="the highlight to fade")
 
 
 async def test_every_run_starts_from_a_fresh_copy_of_the_initial_store():

@@ -89,14 +89,14 @@ async def test_breakpoint_on_selected_node_pauses_before_its_prep():
 
 
 async def test_breakpoint_set_while_running_applies_live():
-    app = FlytApp(flow_path("forever"), watch=False, stable_output=True)
+    app = FlytApp(flow_path("ticking"), watch=False, stable_output=True)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         await pilot.press("r")
-        await wait_for(pilot, lambda: app.history.steps > 10, what="the loop to spin")
-        select_node(app, "spin")
+        await wait_for(pilot, lambda: app.history.steps > 3, what="the loop to spin")
+        select_node(app, "tick")
         await pilot.press("b")
-        await wait_for(pilot, lambda: paused_at(app) == ("spin", "prep"), what="the live breakpoint")
+        await wait_for(pilot, lambda: paused_at(app) == ("tick", "prep"), what="the live breakpoint")
         await pilot.press("x")
         await wait_state(pilot, "stopped")
 

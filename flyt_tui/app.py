@@ -71,7 +71,7 @@ class FlytApp(App[None]):
         Binding("x", "stop", "Stop", id="flyt.stop"),
         Binding("f", "filter_logs", "Filter logs", id="flyt.filter"),
         Binding("s", "switch_flow", "Switch flow", id="flyt.switch", show=False),
-        Binding("q", "quit", "Quit", id="flyt.quit", priority=True),
+        Binding("q", "quit", "Quit", id="flyt.quit"),
     ]
 
     def __init__(

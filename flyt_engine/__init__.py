@@ -5,7 +5,7 @@ The public API of ``shared/API.md``; see the README for a tour.
 
 from .batch import BatchConfig, BatchFlow, BatchNode, FlowInputs
 from .context import Context
-from .errors import BatchError, BindError, Cancelled, DeadlineExceeded, FlytError, NodeError
+from .errors import BatchError, BindError, Cancelled, DeadlineExceeded, FlytError, NodeError, WorkerLost
 from .flow import Flow
 from .node import DEFAULT_ACTION, FallbackNode, Node, RetryableNode, run
 from .pool import WorkerPool, to_slice
@@ -31,6 +31,7 @@ __all__ = [
     "NodeError",
     "RetryableNode",
     "SharedStore",
+    "WorkerLost",
     "WorkerPool",
     "run",
     "to_slice",

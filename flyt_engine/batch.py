@@ -25,7 +25,7 @@ from time import monotonic
 from typing import Any
 
 from .context import _NEVER, Context, _fresh
-from .errors import BatchError, Cancelled, FlytError
+from .errors import BatchError, Cancelled, FlytError, WorkerLost
 from .events import BatchFinished, BatchItemFinished, BatchStarted, ExecFailed, FallbackUsed, materialize
 from .flow import Flow
 from .node import _NO_TRANSITIONS, Node, drive, drive_observed
@@ -33,15 +33,6 @@ from .pool import to_slice
 from .store import SharedStore
 
 FlowInputs = dict[str, Any]
-
-
-class WorkerLost(FlytError):
-    """The executor lost an item: the worker running it died, or the executor dropped it.
-
-    Raised per item (it lands in ``BatchError.errors``); the message names the batch and
-    the item. Executors report it to the batch by failing the item's future with it (or
-    with ``concurrent.futures.BrokenExecutor``); the batch then names batch and index.
-    """
 
 
 @dataclass

@@ -65,3 +65,12 @@ class BatchError(FlytError):
 
 class BindError(FlytError):
     """``SharedStore.bind`` could not produce the requested type; the message says why."""
+
+
+class WorkerLost(FlytError):
+    """The executor lost an item: the worker running it died, or the executor dropped it.
+
+    Raised per item (it lands in ``BatchError.errors``); the message names the batch and
+    the item. Executors report it to the batch by failing the item's future with it (or
+    with ``concurrent.futures.BrokenExecutor``); the batch then names batch and index.
+    """

@@ -104,6 +104,7 @@ class FlytApp(App[None]):
         self.history = RunHistory()
         self.load_error: Any = None  # the LoadError of the last failed (re)load
         self.reload_pending = False
+        self._run_after_load: str | None = None  # a run asked for while a reload was due
         self.loads = 0  # successful loads (tests wait on it)
         self.runs = 0
         self._painted = False
@@ -224,11 +225,15 @@ class FlytApp(App[None]):
         if message.reloaded:
             stamp = "" if self.stable else " " + time.strftime("%H:%M:%S")
             self.status.set_reload(f"reloaded{stamp}", "green")
+            mode, self._run_after_load = self._run_after_load, None
+            if mode is not None:
+                self._start_run(mode)
         elif len(entries) > 1 and not self.exit_after_paint:
             self.action_switch_flow()
 
     def on_load_failed(self, message: LoadFailed) -> None:
         error = message.error
+        self._run_after_load = None
         self.load_error = error
         self.error_log.add([message_entry(error.message, error.details)])
         self._count_tab("tab-errors", "Errors", len(self.error_log.entries))
@@ -345,6 +350,13 @@ class FlytApp(App[None]):
         old = self.session
         if old is not None and not old.finished:
             old.stop()
+            if self.reload_pending:  # the file changed during the old run: run the new code
+                self.session = None
+                self._ticker.pause()
+                self.status.set_state("stopped", "stopped")
+                self._run_after_load = mode
+                self._start_reload()
+                return
         initial = fresh_store(self._initial_store())
         session = RunSession(self.entry.flow, initial, breakpoints=self.breakpoints)
         self.session = session
@@ -527,7 +539,10 @@ class FlytApp(App[None]):
             tab = self.query_one("#logs", TabbedContent).get_tab(pane_id)
         except Exception:
             return
-        tab.label = Text(f"{title} ({count})" if count else title)
+        label = Text(f"{title} ({count})" if count else title)
+        if self._log_filter is not None:
+            label.append(f" · {self._log_filter}", style="italic")
+        tab.label = label
 
     # -- inspector -------------------------------------------------------------------------
     def _refresh_inspector(self, force: bool = False) -> None:
@@ -642,7 +657,9 @@ class FlytApp(App[None]):
         self._log_filter = new
         for log in (self.retry_log, self.error_log, self.event_log):
             log.set_filter(new)
-        self.query_one("#logs", TabbedContent).border_title = f"filter: {new}" if new else None
+        self._count_tab("tab-retries", "Retries", len(self.retry_log.entries))
+        self._count_tab("tab-errors", "Errors", len(self.error_log.entries))
+        self._count_tab("tab-events", "Events", 0)
         self.notify(f"logs filtered to {new}" if new else "log filter cleared", timeout=2)
 
     def action_switch_flow(self) -> None:

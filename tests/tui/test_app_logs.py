@@ -40,6 +40,7 @@ async def test_logs_filter_by_the_selected_node():
         text = app.retry_log.visible_text()
         assert "flaky" not in text and text.count("fragile") == 3
         assert all(line.text.startswith("fragile") for line in _rendered(app.retry_log))
+        assert str(app.query_one("#logs").get_tab("tab-retries").label) == "Retries (5) · fragile"
         await pilot.press("f")  # again: the filter is cleared
         assert sum(line.startswith("flaky") for line in app.retry_log.visible_text().splitlines()) == 2
         assert len(_rendered(app.retry_log)) == 5

@@ -160,3 +160,20 @@ async def test_a_module_without_a_flow_opens_with_the_error(tmp_path):
         await pilot.pause()
         assert "now_here" in tree_text(app)
         assert app.status.state == "idle"
+
+
+async def test_r_during_a_run_with_a_pending_change_runs_the_new_code(flow_copy):
+    path = flow_copy("basic")
+    app = FlytApp(path, watch=True, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("n")
+        await wait_state(pilot, "paused")
+        old = app.session
+        new = path.read_text().replace("save = Save()", "save = Save(name='newer')")
+        await edit_until(pilot, path, new, lambda: app.reload_pending)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.loads == 2, what="the reload")
+        await wait_state(pilot, "done")
+        assert old.finished and app.session is not old
+        assert app.store_table.writer_of("saved") == "newer"

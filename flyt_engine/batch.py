@@ -102,6 +102,7 @@ class _BatchRun:
         self.path = ctx._path
         self.name = owner.name
         self.nid = id(owner)
+        self.header = (ctx._run_id, self.path, self.name, self.nid)  # shared by its records
 
     # -- bookkeeping shared by every mode ------------------------------------------------
     def _prefill(self) -> None:
@@ -124,10 +125,7 @@ class _BatchRun:
             self.emit(
                 (
                     BatchItemFinished,
-                    self.ctx._run_id,
-                    self.path,
-                    self.name,
-                    self.nid,
+                    self.header,
                     now,
                     index,
                     error is None,
@@ -146,7 +144,7 @@ class _BatchRun:
         owner = self.owner
         ctx = self.ctx
         if self.emit is not None:
-            self.emit((BatchStarted, ctx._run_id, self.path, self.name, self.nid, monotonic(), self.total))
+            self.emit((BatchStarted, self.header, monotonic(), self.total))
         cancelled: Cancelled | None = None
         try:
             if self.config.executor is not None:
@@ -169,7 +167,7 @@ class _BatchRun:
         if cancelled is not None or self.stop:
             self._mark_unfinished(cancelled is not None)
         if self.emit is not None:
-            self.emit((BatchFinished, ctx._run_id, self.path, self.name, self.nid, monotonic(), self.done, self.failed))
+            self.emit((BatchFinished, self.header, monotonic(), self.done, self.failed))
         results.errors = self.errors
         results.done = self.done
         results.failed = self.failed
@@ -591,7 +589,7 @@ class _BatchBase(Node):
     def _fallback_item(self, ctx: Context, items: BatchItems, index: int, error: BaseException, emit: Any) -> Any:
         result = self.exec_fallback(items[index], error)
         if emit is not None:
-            emit((FallbackUsed, ctx._run_id, (*ctx._path, f"#{index}"), self.name, id(self), monotonic(), error))
+            emit((FallbackUsed, (ctx._run_id, (*ctx._path, f"#{index}"), self.name, id(self)), monotonic(), error))
         return result
 
     def _report_failure(
@@ -601,10 +599,7 @@ class _BatchBase(Node):
             path = (*ctx._path, f"#{index}")
             record = (
                 ExecFailed,
-                ctx._run_id,
-                path,
-                self.name,
-                id(self),
+                (ctx._run_id, path, self.name, id(self)),
                 monotonic(),
                 attempt,
                 max_attempts,

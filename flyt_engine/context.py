@@ -240,7 +240,8 @@ class Context:
 
     def with_recorder(self, recorder: Callable[[tuple[Any, ...]], None]) -> Context:
         """A child context whose runs hand every event to ``recorder`` as a *record*: the
-        plain tuple ``(EventClass, *fields)`` (``events.materialize`` makes the event).
+        plain tuple ``(EventClass, (run_id, path, node, node_id), time, *kind_fields)``
+        (``events.materialize`` makes the event).
 
         The cheap way to watch a run: with a C-level recorder such as ``list.append`` an
         observed step costs a fraction of what event objects cost. Called synchronously on
@@ -316,7 +317,7 @@ def _emitter(sinks: tuple[tuple[Callable[[Any], None], bool], ...]) -> Callable[
             return sink
 
         def deliver_one(record: tuple[Any, ...]) -> None:
-            sink(_event_of(record[0], record[1:]))
+            sink(_event_of(record[0], record[1] + record[2:]))
 
         return deliver_one
 
@@ -325,7 +326,7 @@ def _emitter(sinks: tuple[tuple[Callable[[Any], None], bool], ...]) -> Callable[
         for sink, wants_events in sinks:
             if wants_events:
                 if event is None:
-                    event = _event_of(record[0], record[1:])
+                    event = _event_of(record[0], record[1] + record[2:])
                 sink(event)
             else:
                 sink(record)

@@ -8,11 +8,13 @@ Events are tuples underneath with named, read-only attributes: cheap to build (a
 third of a frozen dataclass) and to free. Construct them by keyword or position like any
 class; read them by name.
 
-Records: the engine itself emits *records*, plain tuples ``(EventClass, *fields)``, which
-cost a quarter of an event object to build. ``ctx.with_observer`` turns each record into
-its event before calling the observer; ``ctx.with_recorder`` hands records over as they are,
-for consumers such as the workbench that coalesce millions of them and need only a few as
-objects. ``materialize(record)`` makes the event of a record.
+Records: the engine itself emits *records*, plain tuples
+``(EventClass, header, time, *kind_fields)`` where ``header`` is ``(run_id, path, node,
+node_id)``, one tuple shared by all the records of a node's step. A record costs a
+fraction of an event object to build and to free. ``ctx.with_observer`` turns each record
+into its event before calling the observer; ``ctx.with_recorder`` hands records over as
+they are, for consumers such as the workbench that fold millions of them and need only a
+few as objects. ``materialize(record)`` makes the event of a record.
 """
 
 from __future__ import annotations
@@ -29,8 +31,13 @@ def _rebuild(cls: type, values: tuple[Any, ...]) -> Event:
 
 
 def materialize(record: tuple[Any, ...]) -> Event:
-    """The event of a record ``(EventClass, *fields)`` (see the module docstring)."""
-    return _new(record[0], record[1:])
+    """The event of a record ``(EventClass, header, time, *kind_fields)`` (see above)."""
+    return _new(record[0], record[1] + record[2:])
+
+
+def record_of(event: Event) -> tuple[Any, ...]:
+    """The record of an event: the inverse of ``materialize``."""
+    return (type(event), tuple(event[:4]), *event[4:])
 
 
 class Event(tuple):
@@ -226,4 +233,4 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     StoreChanged,
 )
 
-__all__ = ["ALL_EVENTS", "Event", "materialize", *(cls.__name__ for cls in ALL_EVENTS)]
+__all__ = ["ALL_EVENTS", "Event", "materialize", "record_of", *(cls.__name__ for cls in ALL_EVENTS)]

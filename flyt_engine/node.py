@@ -262,7 +262,7 @@ def _stops_run(error: BaseException, signal: Any) -> bool:
 
 
 def _retry(
-    node: Node, ctx: Context, prep_result: Any, error: Exception, emit: Any, path: tuple[str, ...]
+    node: Node, ctx: Context, prep_result: Any, error: Exception, emit: Any, header: tuple[Any, ...]
 ) -> tuple[Any, int]:
     """After a failed first attempt: retry while allowed, then fall back.
 
@@ -280,18 +280,7 @@ def _retry(
             break
         wait = node.get_wait()
         if emit is not None:
-            event = (
-                ExecFailed,
-                ctx._run_id,
-                path,
-                node.name,
-                id(node),
-                monotonic(),
-                attempt,
-                max_attempts,
-                error,
-                wait,
-            )
+            event = (ExecFailed, header, monotonic(), attempt, max_attempts, error, wait)
             emit(event)
             if gate.armed:
                 gate(materialize(event))
@@ -307,18 +296,7 @@ def _retry(
                 raise
             error = exc
     if emit is not None:
-        event = (
-            ExecFailed,
-            ctx._run_id,
-            path,
-            node.name,
-            id(node),
-            monotonic(),
-            attempt,
-            max(max_attempts, attempt),
-            error,
-            0.0,
-        )
+        event = (ExecFailed, header, monotonic(), attempt, max(max_attempts, attempt), error, 0.0)
         emit(event)
         if gate.armed:
             gate(materialize(event))
@@ -331,7 +309,7 @@ def _retry(
             raise
         raise NodeError(node, "exec", attempt, exc) from exc
     if emit is not None:
-        emit((FallbackUsed, ctx._run_id, path, node.name, id(node), monotonic(), error))
+        emit((FallbackUsed, header, monotonic(), error))
     return result, attempt
 
 
@@ -339,12 +317,12 @@ def _retry(
 # Observed runs
 # ---------------------------------------------------------------------------------------
 class _WriterCell:
-    """Per thread: ``(path, node_id)`` of the node the engine is running, for StoreChanged."""
+    """Per thread: the record header of the node the engine is running, for StoreChanged."""
 
-    __slots__ = ("where",)
+    __slots__ = ("header",)
 
     def __init__(self) -> None:
-        self.where: tuple[tuple[str, ...], int] | None = None
+        self.header: tuple[Any, ...] | None = None  # (run_id, path, name, node_id)
 
 
 _threads = threading.local()
@@ -360,8 +338,8 @@ def _writer_cell() -> _WriterCell:
 
 def current_path() -> tuple[str, ...] | None:
     """The event path of the node an observed run is executing on this thread, else ``None``."""
-    where = _writer_cell().where
-    return where[0] if where is not None else None
+    header = _writer_cell().header
+    return header[1] if header is not None else None
 
 
 def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
@@ -374,37 +352,51 @@ def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
     emit = run_ctx._emit
     watcher = store_reporter(run_id, path, emit, run_ctx._gate)
     shared._watch(watcher)
-    emit((RunStarted, run_id, path, node.name, id(node), monotonic()))
+    header = (run_id, path, node.name, id(node))
+    emit((RunStarted, header, monotonic()))
     try:
         action = drive_observed(node, run_ctx, shared, _NO_TRANSITIONS, ())
     except BaseException as exc:
         shared._unwatch(watcher)
-        emit((RunFinished, run_id, path, node.name, id(node), monotonic(), None, exc))
+        emit((RunFinished, header, monotonic(), None, exc))
         raise
     shared._unwatch(watcher)
-    emit((RunFinished, run_id, path, node.name, id(node), monotonic(), action, None))
+    emit((RunFinished, header, monotonic(), action, None))
     return action
 
 
 def store_reporter(run_id: int, root: tuple[str, ...], emit: Callable[[Any], None], gate: Any) -> Callable[..., None]:
     """A store watcher that reports writes as ``StoreChanged`` events of run ``run_id``.
 
-    The writer's path is that of the node the engine runs on the writing thread, else the
-    run's root (a write from a thread of the user's own; ``node_id`` 0).
+    The writer is the node the engine runs on the writing thread, else the run's root (a
+    write from a thread of the user's own: ``node_id`` 0).
     """
-    unknown = (root, 0)
+    root_header = (run_id, root, root[-1] if root else "", 0)
 
     def report(store: SharedStore, key: str, value: Any, deleted: bool) -> None:
         try:
-            path, node_id = _threads.cell.where or unknown
+            header = _threads.cell.header
         except AttributeError:
-            path, node_id = unknown
-        event = (StoreChanged, run_id, path, path[-1], node_id, monotonic(), key, value, deleted)
-        emit(event)
+            header = None
+        if header is None or header[0] != run_id:
+            header = root_header
+        record = (StoreChanged, header, monotonic(), key, value, deleted)
+        emit(record)
         if gate.armed:
-            gate(materialize(event))
+            gate(materialize(record))
 
     return report
+
+
+def _frame(node: Node, ctx: Context, base: tuple[str, ...]) -> tuple[tuple[Any, ...], Context]:
+    """What ``drive_observed`` needs of a node, once per run of a flow: the header its
+    records share, ``(run_id, path, name, node_id)``, and the context its phases get."""
+    path = (*base, node.name)
+    node_ctx = ctx
+    if node._composite:  # flows and batches read their own event path from the context
+        node_ctx = ctx._derive()
+        node_ctx._path = path
+    return (ctx._run_id, path, node.name, id(node)), node_ctx
 
 
 def drive_observed(
@@ -417,29 +409,23 @@ def drive_observed(
     """
     emit = ctx._emit
     gate = ctx._gate
-    run_id = ctx._run_id
     signal = ctx._signal
     cell = _writer_cell()
-    previous = cell.where
-    frames: dict[int, tuple[tuple[str, ...], int]] = {}  # node id -> (path, node id), built once
+    previous = cell.header
+    frames: dict[int, tuple[tuple[Any, ...], Context]] = {}  # node id -> _frame(node)
     try:
         while True:
             nid = id(node)
-            name = node.name
-            where = frames.get(nid)
-            if where is None:
-                where = frames[nid] = ((*base, name), nid)
-            path = where[0]
-            node_ctx = ctx
-            if node._composite:  # flows and batches read their own path from the context
-                node_ctx = ctx._derive()
-                node_ctx._path = path
-            cell.where = where
+            frame = frames.get(nid)
+            if frame is None:
+                frame = frames[nid] = _frame(node, ctx, base)
+            header, node_ctx = frame
+            cell.header = header
             phase = "prep"
             try:
                 now = monotonic()
-                emit((NodeStarted, run_id, path, name, nid, now))
-                event = (PhaseStarted, run_id, path, name, nid, now, "prep")
+                emit((NodeStarted, header, now))
+                event = (PhaseStarted, header, now, "prep")
                 emit(event)
                 if gate.armed:
                     gate(materialize(event))
@@ -453,10 +439,10 @@ def drive_observed(
                 except Exception as exc:
                     raise NodeError(node, "prep", 0, exc) from exc
                 started, now = now, monotonic()
-                emit((PhaseFinished, run_id, path, name, nid, now, "prep", prep_result, now - started))
+                emit((PhaseFinished, header, now, "prep", prep_result, now - started))
 
                 phase = "exec"
-                event = (PhaseStarted, run_id, path, name, nid, now, "exec")
+                event = (PhaseStarted, header, now, "exec")
                 emit(event)
                 if gate.armed:
                     gate(materialize(event))
@@ -469,15 +455,15 @@ def drive_observed(
                         exec_result = node.exec(node_ctx, prep_result)
                         attempts = 1
                     except Exception as exc:
-                        exec_result, attempts = _retry(node, node_ctx, prep_result, exc, emit, path)
+                        exec_result, attempts = _retry(node, node_ctx, prep_result, exc, emit, header)
                 else:
                     exec_result = None
                     attempts = 0
                 started, now = now, monotonic()
-                emit((PhaseFinished, run_id, path, name, nid, now, "exec", exec_result, now - started))
+                emit((PhaseFinished, header, now, "exec", exec_result, now - started))
 
                 phase = "post"
-                event = (PhaseStarted, run_id, path, name, nid, now, "post")
+                event = (PhaseStarted, header, now, "post")
                 emit(event)
                 if gate.armed:
                     gate(materialize(event))
@@ -493,11 +479,11 @@ def drive_observed(
                 if action.__class__ is not str or not action:
                     action = _check_action(node, action, attempts)
                 started, now = now, monotonic()
-                emit((PhaseFinished, run_id, path, name, nid, now, "post", action, now - started))
+                emit((PhaseFinished, header, now, "post", action, now - started))
             except BaseException as exc:
                 if isinstance(exc, NodeError) and exc.node is node:
                     phase = exc.phase
-                failed = (NodeFailed, run_id, path, name, nid, monotonic(), phase, exc)
+                failed = (NodeFailed, header, monotonic(), phase, exc)
                 emit(failed)
                 if gate.armed:
                     gate(materialize(failed))
@@ -505,16 +491,7 @@ def drive_observed(
 
             successors = transitions.get(nid)
             following = successors.get(action) if successors is not None else None
-            event = (
-                NodeFinished,
-                run_id,
-                path,
-                name,
-                nid,
-                now,
-                action,
-                following.name if following is not None else None,
-            )
+            event = (NodeFinished, header, now, action, following.name if following is not None else None)
             emit(event)
             if gate.armed:
                 gate(materialize(event))
@@ -522,4 +499,4 @@ def drive_observed(
                 return action
             node = following
     finally:
-        cell.where = previous
+        cell.header = previous

@@ -43,6 +43,7 @@ from flyt_engine.events import (
     RunStarted,
     StoreChanged,
     materialize,
+    record_of,
 )
 
 NodeKey = tuple[tuple[str, ...], int]
@@ -54,14 +55,25 @@ MAX_NODE_RECORDS = 5000  # records for paths not in the graph (dynamic flows) ar
 _RESOLVE_CACHE_LIMIT = 20000
 
 
-Record = tuple[Any, ...]  # (EventClass, run_id, path, node, node_id, time, *fields)
+Record = tuple[Any, ...]  # (EventClass, (run_id, path, node, node_id), time, *fields)
 
-_PATH = itemgetter(2)
-_NODE = itemgetter(3)
-_TIME = itemgetter(5)
-_FIELD = itemgetter(6)  # the first field of the kind: StoreChanged.key, ...
-_PATH_FIELD = itemgetter(2, 6)  # (path, phase) of PhaseFinished, (path, action) of NodeFinished
-_OK = itemgetter(7)  # BatchItemFinished.ok
+
+def _PATH(record: Record) -> tuple[str, ...]:
+    return record[1][1]
+
+
+def _NODE(record: Record) -> str:
+    return record[1][2]
+
+
+def _PATH_FIELD(record: Record) -> tuple[tuple[str, ...], Any]:
+    """(path, phase) of PhaseFinished, (path, action) of NodeFinished."""
+    return record[1][1], record[3]
+
+
+_TIME = itemgetter(2)
+_FIELD = itemgetter(3)  # the first field of the kind: StoreChanged.key, ...
+_OK = itemgetter(4)  # BatchItemFinished.ok
 _NEXT_PHASE = {"prep": "exec", "exec": "post", "post": "post"}
 
 
@@ -227,7 +239,7 @@ class RunHistory:
     # -- folding a batch --------------------------------------------------------------------
     def ingest_events(self, events: Iterable[Event]) -> Tick:
         """``ingest`` for Event objects (tests, tools): each becomes its record first."""
-        return self.ingest([(type(event), *event) for event in events])
+        return self.ingest([record_of(event) for event in events])
 
     def ingest(self, records: Iterable[Record]) -> Tick:
         """Fold a drained batch of records into the history; return what changed.
@@ -243,12 +255,12 @@ class RunHistory:
             first = next((record for record in batch if record[0] is RunStarted), None)
             if first is None:
                 return tick
-            run_id = self.run_id = first[1]
+            run_id = self.run_id = first[1][0]
         # A session's queue only ever holds its own run's records: check the ends, filter if needed.
-        if batch[0][1] == run_id and batch[-1][1] == run_id:
+        if batch[0][1][0] == run_id and batch[-1][1][0] == run_id:
             kept = batch
         else:
-            kept = [record for record in batch if record[1] == run_id]
+            kept = [record for record in batch if record[1][0] == run_id]
             if not kept:
                 return tick
 
@@ -302,9 +314,9 @@ class RunHistory:
         for record in rare:
             kind = record[0]
             if kind is ExecFailed or kind is NodeFailed:
-                path = record[2]
+                path = record[1][1]
                 current = last.get(path)
-                if current is None or record[5] >= current[5]:
+                if current is None or record[2] >= current[2]:
                     last[path] = record
                 if kind is ExecFailed:
                     if len(retries) < per_log:
@@ -316,7 +328,7 @@ class RunHistory:
                 else:
                     tick.errors_skipped += 1
             elif kind is FallbackUsed:
-                fallbacks[record[2]] = record
+                fallbacks[record[1][1]] = record
                 if len(retries) < per_log:
                     retries.append(materialize(record))
                 else:
@@ -325,7 +337,7 @@ class RunHistory:
                 batch_records.append(record)
             elif kind is RunStarted:
                 tick.started = materialize(record)
-                self.started = record[5]
+                self.started = record[2]
             elif kind is RunFinished:
                 tick.finished = self.finished = materialize(record)
 
@@ -360,10 +372,10 @@ class RunHistory:
         # ties of shared timestamps (a node's end and its post's end share one).
         latest: dict[tuple[str, ...], tuple[float, int, Record]] = {}
         for path, record in starts.items():
-            when = record[5]
+            when = record[2]
             latest[path] = (when, 0, record)
-            key = self._key(path, record[4])
-            summary = self._node(key, record[3])
+            key = self._key(path, record[1][3])
+            summary = self._node(key, record[1][2])
             if summary is not None and when >= summary.started:
                 summary.started = when
                 summary.fallback = False
@@ -371,11 +383,11 @@ class RunHistory:
                 summary.attempt = 0
                 changed.add(key)
         for (path, phase), record in results.items():
-            when = record[5]
+            when = record[2]
             current = latest.get(path)
             if current is None or (when, 1) >= current[:2]:
                 latest[path] = (when, 1, record)
-            summary = self._node(self._key(path, record[4]), record[3])
+            summary = self._node(self._key(path, record[1][3]), record[1][2])
             if summary is None:
                 continue
             previous = summary.prep if phase == "prep" else summary.exec if phase == "exec" else summary.post
@@ -390,26 +402,26 @@ class RunHistory:
         for path, record in last.items():
             rank = 2 if record[0] is ExecFailed else 3
             current = latest.get(path)
-            if current is None or (record[5], rank) >= current[:2]:
-                latest[path] = (record[5], rank, record)
+            if current is None or (record[2], rank) >= current[:2]:
+                latest[path] = (record[2], rank, record)
         for (path, action), count in taken.items():
             record = last.get(path)
             if record is None:
                 continue
-            key = self._key(path, record[4])
-            summary = self._node(key, record[3])
+            key = self._key(path, record[1][3])
+            summary = self._node(key, record[1][2])
             if summary is not None:
                 summary.edges[action] = summary.edges.get(action, 0) + count
                 summary.runs += count
                 self.steps += count
                 changed.add(key)
         for path, record in fallbacks.items():
-            summary = self.nodes.get(self._key(path, record[4]))
-            if summary is not None and record[5] >= summary.started:
+            summary = self.nodes.get(self._key(path, record[1][3]))
+            if summary is not None and record[2] >= summary.started:
                 summary.fallback = True
         for path, (when, _rank, record) in latest.items():
-            key = self._key(path, record[4])
-            summary = self._node(key, record[3])
+            key = self._key(path, record[1][3])
+            summary = self._node(key, record[1][2])
             if summary is None or when < summary.last:
                 continue
             summary.last = when
@@ -420,19 +432,19 @@ class RunHistory:
                 summary.phase = "prep"
             elif kind is PhaseFinished:
                 summary.state = NodeState.RUNNING
-                summary.phase = _NEXT_PHASE.get(record[6], "post")
+                summary.phase = _NEXT_PHASE.get(record[3], "post")
             elif kind is NodeFinished:
                 summary.state = NodeState.DONE
                 summary.phase = ""
-                summary.action = record[6]
-                summary.next_node = record[7]
+                summary.action = record[3]
+                summary.next_node = record[4]
                 summary.duration = sum(
                     phase_event.duration
                     for phase_event in (summary.prep, summary.exec, summary.post)
                     if phase_event is not None and phase_event.time >= summary.started
                 )
             elif kind is ExecFailed:
-                attempt, max_attempts, error, wait = record[6:10]
+                attempt, max_attempts, error, wait = record[3:7]
                 summary.attempt = attempt
                 summary.max_attempts = max_attempts
                 summary.error = error
@@ -440,26 +452,26 @@ class RunHistory:
                 summary.state = NodeState.RETRYING if retrying else NodeState.RUNNING
                 summary.phase = "exec"
             elif kind is NodeFailed:
-                summary.state = NodeState.STOPPED if isinstance(record[7], Cancelled) else NodeState.FAILED
-                summary.phase = record[6]
-                summary.error = record[7]
+                summary.state = NodeState.STOPPED if isinstance(record[4], Cancelled) else NodeState.FAILED
+                summary.phase = record[3]
+                summary.error = record[4]
                 summary.runs += 1
 
     def _fold_batches(self, tick: Tick, items: list[Record], failed: list[Record], batch_records: list[Record]) -> None:
         changed = tick.batches
         for record in batch_records:
-            tpl, _ = self._resolve(record[2])
+            tpl, _ = self._resolve(record[1][1])
             summary = self.batches.get(tpl)
             if record[0] is BatchStarted:
                 if summary is None:
-                    summary = self.batches[tpl] = BatchRecord(record[3], tpl, first=record[5], last=record[5])
-                summary.total += record[6]
+                    summary = self.batches[tpl] = BatchRecord(record[1][2], tpl, first=record[2], last=record[2])
+                summary.total += record[3]
                 summary.active += 1
                 summary.instances += 1
                 summary.finished = False
             elif summary is not None:
                 summary.active = max(0, summary.active - 1)
-                summary.last = max(summary.last, record[5])
+                summary.last = max(summary.last, record[2])
                 summary.finished = summary.active == 0
             changed.add(tpl)
         if not items:

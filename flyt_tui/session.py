@@ -163,7 +163,7 @@ class RunSession:
         self.flow = flow
         self.store = SharedStore(dict(initial_store or {}))
         # The engine records into this list: `append` is one C call, and records are plain
-        # tuples (EventClass, *fields), a quarter of the cost of event objects. Draining
+        # tuples (EventClass, header, time, *fields), a fraction of the cost of event objects. Draining
         # takes a prefix with two atomic list operations: the run never waits, nothing is lost.
         self.events: list[tuple[Any, ...]] = []
         self.state = RunState.IDLE
@@ -285,13 +285,13 @@ class RunSession:
         return count
 
     def drain_records(self) -> list[tuple[Any, ...]]:
-        """Every record queued so far, oldest first: ``(EventClass, *fields)`` tuples."""
+        """Every record queued so far, oldest first (``flyt_engine.events`` says their shape)."""
         events = self.events
         count = len(events)
         batch = events[:count]
         del events[:count]
         if self.run_id is None and batch and batch[0][0] is RunStarted:
-            self.run_id = batch[0][1]
+            self.run_id = batch[0][1][0]
         return batch
 
     def drain(self) -> list[Event]:

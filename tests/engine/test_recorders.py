@@ -1,9 +1,10 @@
-"""with_recorder: the same events as with_observer, handed over as records."""
+"""with_recorder: the same events as with_observer, handed over as records
+``(EventClass, (run_id, path, node, node_id), time, *fields)``."""
 
 from __future__ import annotations
 
 from flyt_engine import Context, Flow, Node, SharedStore, run
-from flyt_engine.events import Event, PhaseStarted, RunStarted, StoreChanged, materialize
+from flyt_engine.events import Event, PhaseStarted, RunStarted, StoreChanged, materialize, record_of
 
 
 def small_flow() -> Flow:
@@ -20,7 +21,11 @@ def test_records_are_plain_tuples_of_class_and_fields():
     started = next(r for r in records if r[0] is PhaseStarted)
     event = materialize(started)
     assert isinstance(event, PhaseStarted) and event.phase == "prep" and event.path == ("pair",)
-    assert len(started) == 1 + len(PhaseStarted._fields)
+    _cls, header, when, *fields = started
+    assert header == (event.run_id, event.path, event.node, event.node_id) and when == event.time
+    assert fields == ["prep"]
+    same_step = [r for r in records if r[1][1] == ("pair", "a")]
+    assert all(r[1] is same_step[0][1] for r in same_step)  # one header shared per node step
 
 
 def test_recorder_and_observer_see_the_same_stream():
@@ -47,3 +52,10 @@ def test_recorder_must_be_callable():
 
     with pytest.raises(TypeError):
         Context.background().with_recorder("not callable")  # type: ignore[arg-type]
+
+
+def test_record_of_is_the_inverse_of_materialize():
+    records: list[tuple] = []
+    run(small_flow(), SharedStore(), ctx=Context.background().with_recorder(records.append))
+    for record in records:
+        assert record_of(materialize(record)) == record

@@ -150,7 +150,7 @@ def test_phase_results_belong_to_the_latest_execution():
     records, _ = record_run(looping_flow(3))
     history = RunHistory()
     # stop right after the third NodeStarted of "count": prep of that run is not known yet
-    starts = [i for i, r in enumerate(records) if r[0].__name__ == "NodeStarted" and r[3] == "count"]
+    starts = [i for i, r in enumerate(records) if r[0].__name__ == "NodeStarted" and r[1][2] == "count"]
     history.ingest(records[: starts[2] + 1])
     record = next(r for key, r in history.nodes.items() if key[0] == ("loop", "count"))
     assert record.state == NodeState.RUNNING and record.phase == "prep"

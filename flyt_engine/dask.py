@@ -48,8 +48,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "flyt_engine.dask needs Dask: install the [dask] extra (pip install 'flyt-python[dask]')"
     ) from exc
 
-from .batch import WorkerLost
-from .errors import FlytError
+from .errors import FlytError, WorkerLost
 
 __all__ = ["DaskExecutor", "WorkerLost", "executor", "ships_by_value"]
 

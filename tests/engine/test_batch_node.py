@@ -28,9 +28,9 @@ from flyt_engine import (
     Node,
     NodeError,
     SharedStore,
+    WorkerLost,
     run,
 )
-from flyt_engine.batch import WorkerLost
 
 
 # -- modes --------------------------------------------------------------------------------------

@@ -35,10 +35,10 @@ from flyt_engine import (
     Context,
     NodeError,
     SharedStore,
+    WorkerLost,
     run,
 )
 from flyt_engine import dask as flyt_dask
-from flyt_engine.batch import WorkerLost
 from flyt_engine.events import BatchItemFinished, ExecFailed, FallbackUsed
 
 HERE = Path(__file__).resolve().parent

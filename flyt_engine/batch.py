@@ -55,6 +55,7 @@ class _BatchBase(Node):
     """What BatchNode and BatchFlow share: configuration, per-item retries, results."""
 
     _composite = True
+    _per_item_retries = True
     config: BatchConfig
     concurrent: bool
     _default_results_key = "results"

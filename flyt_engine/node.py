@@ -64,6 +64,8 @@ class Node:
     _composite = False
     # Whether get_max_retries is the default one, so the hot path can read the attribute.
     _plain_retries = True
+    # Batches retry and fall back per item: an error of the batch's exec itself is final.
+    _per_item_retries = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -208,13 +210,12 @@ def drive(node: Node, ctx: Context, shared: SharedStore, transitions: dict[int, 
         except Exception as exc:
             raise NodeError(node, "prep", 0, exc) from exc
 
-        attempts = node.max_retries if node._plain_retries else node.get_max_retries()
-        if attempts > 0:
+        attempts = 1
+        if (node.max_retries if node._plain_retries else node.get_max_retries()) > 0:
             if signal.error is not None:
                 raise _fresh(signal.error)
             try:
                 exec_result = node.exec(ctx, prep_result)
-                attempts = 1
             except Exception as exc:
                 exec_result, attempts = _retry(node, ctx, prep_result, exc, None, ())
         else:
@@ -272,6 +273,8 @@ def _retry(
     signal = ctx._signal
     if _stops_run(error, signal):
         raise error
+    if node._per_item_retries:
+        raise NodeError(node, "exec", 1, error) from error
     gate = ctx._gate
     attempt = 1
     while True:

@@ -15,7 +15,7 @@ from typing import Any
 from .batch_run import BatchItems, BatchResults, BatchRun, _ItemCancelled
 from .context import Context, _fresh
 from .errors import BatchError, FlytError
-from .events import ExecFailed, FallbackUsed, materialize
+from .events import ExecFailed, FallbackUsed
 from .flow import Flow
 from .node import _NO_TRANSITIONS, Node, drive, drive_observed
 from .pool import to_slice
@@ -157,7 +157,7 @@ class _BatchBase(Node):
             emit(record)
             gate = ctx._gate
             if gate.armed:
-                gate(materialize(record))
+                gate(record)
 
     # Results ----------------------------------------------------------------------------
     def _write(self, shared: SharedStore, results: BatchResults) -> None:

@@ -259,14 +259,16 @@ class Context:
         return child
 
     def with_gate(self, gate: Callable[[Any], None]) -> Context:
-        """A child context whose runs call ``gate(event)`` at every checkpoint while
+        """A child context whose runs call ``gate(record)`` at every checkpoint while
         ``gate.armed`` is true: before each phase (``PhaseStarted``), on each action edge
         (``NodeFinished``), on failed attempts (``ExecFailed``), failures (``NodeFailed``)
         and store writes (``StoreChanged``). A gate that blocks pauses the run there.
 
-        Observers see every event; a gate is how a debugger pauses. Disarmed, it costs one
-        attribute read per checkpoint, so a workbench can keep one attached for a whole run.
-        A gate needs an observer on the context too (events are only built for observed runs).
+        The gate gets the checkpoint's *record* (see ``events``; ``events.materialize``
+        makes the event), so deciding not to pause costs no event object. Observers see
+        every event; a gate is how a debugger pauses. Disarmed, it costs one attribute read
+        per checkpoint, so a workbench keeps one attached for a whole run. A gate needs an
+        observer or recorder on the context too (events are only made for observed runs).
         """
         if not callable(gate) or not hasattr(gate, "armed"):
             raise TypeError("a gate must be callable and have an `armed` attribute")

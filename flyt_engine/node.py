@@ -26,7 +26,6 @@ from .events import (
     RunFinished,
     RunStarted,
     StoreChanged,
-    materialize,
 )
 from .store import SharedStore
 
@@ -286,7 +285,7 @@ def _retry(
             event = (ExecFailed, header, monotonic(), attempt, max_attempts, error, wait)
             emit(event)
             if gate.armed:
-                gate(materialize(event))
+                gate(event)
         if signal.error is not None:
             raise _fresh(signal.error)
         if wait > 0:
@@ -302,7 +301,7 @@ def _retry(
         event = (ExecFailed, header, monotonic(), attempt, max(max_attempts, attempt), error, 0.0)
         emit(event)
         if gate.armed:
-            gate(materialize(event))
+            gate(event)
     if signal.error is not None:  # a cancelled run never falls back
         raise _fresh(signal.error)
     try:
@@ -386,7 +385,7 @@ def store_reporter(run_id: int, root: tuple[str, ...], emit: Callable[[Any], Non
         record = (StoreChanged, header, monotonic(), key, value, deleted)
         emit(record)
         if gate.armed:
-            gate(materialize(record))
+            gate(record)
 
     return report
 
@@ -431,7 +430,7 @@ def drive_observed(
                 event = (PhaseStarted, header, now, "prep")
                 emit(event)
                 if gate.armed:
-                    gate(materialize(event))
+                    gate(event)
                     now = monotonic()
                 if signal.error is not None:
                     raise _fresh(signal.error)
@@ -448,7 +447,7 @@ def drive_observed(
                 event = (PhaseStarted, header, now, "exec")
                 emit(event)
                 if gate.armed:
-                    gate(materialize(event))
+                    gate(event)
                     now = monotonic()
                 attempts = node.max_retries if node._plain_retries else node.get_max_retries()
                 if attempts > 0:
@@ -469,7 +468,7 @@ def drive_observed(
                 event = (PhaseStarted, header, now, "post")
                 emit(event)
                 if gate.armed:
-                    gate(materialize(event))
+                    gate(event)
                     now = monotonic()
                 if signal.error is not None:
                     raise _fresh(signal.error)
@@ -489,7 +488,7 @@ def drive_observed(
                 failed = (NodeFailed, header, monotonic(), phase, exc)
                 emit(failed)
                 if gate.armed:
-                    gate(materialize(failed))
+                    gate(failed)
                 raise
 
             successors = transitions.get(nid)
@@ -497,7 +496,7 @@ def drive_observed(
             event = (NodeFinished, header, now, action, following.name if following is not None else None)
             emit(event)
             if gate.armed:
-                gate(materialize(event))
+                gate(event)
             if following is None:
                 return action
             node = following

@@ -18,6 +18,10 @@ from typing import Any
 from flyt_engine import Cancelled, Context, Node, SharedStore, run
 from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, PhaseStarted, RunStarted, materialize
 
+# Records waiting for the UI (about 60 MB) beyond which a run is held back at checkpoints:
+# far above what a busy run queues between two frames, so only a UI that stalls holds it back.
+BACKLOG_LIMIT = 500_000
+
 # Once stop() was called, how long run_blocking waits for a flow stuck in code that
 # ignores its Context before abandoning the (daemon) thread.
 ABANDON_AFTER = 1.0
@@ -79,6 +83,10 @@ class StepGate:
     Modes: ``"run"`` pauses only at breakpoints (and on errors with ``break_on_error``);
     ``"phase"`` pauses at every checkpoint; ``"node"`` pauses before the next node's prep.
     ``armed`` is what the engine reads: false while a free run has nothing to stop for.
+
+    It also holds a run back while the UI is behind: when ``throttled``, a checkpoint waits
+    until fewer than ``backlog_limit`` records wait to be drained, which bounds the memory
+    a flow that outruns the screen can take.
     """
 
     def __init__(self, breakpoints: Iterable[str] = (), break_on_error: bool = False) -> None:
@@ -91,19 +99,26 @@ class StepGate:
         self._cancelled: threading.Event | None = None
         self._last_error: BaseException | None = None
         self.on_pause: Any = None  # callable(event) -> None, called on the run thread
+        self.throttled = False
+        self.backlog_limit = 0
+        self._backlog: Callable[[], int] = lambda: 0
+        self._drained = threading.Event()
         self.armed = False
         self._rearm()
 
     def _rearm(self) -> None:
-        self.armed = self.mode != "run" or bool(self.breakpoints) or self.break_on_error
+        self.armed = self.mode != "run" or bool(self.breakpoints) or self.break_on_error or self.throttled
 
     def bind_cancellation(self, done: threading.Event | None) -> None:
         self._cancelled = done
 
     # -- the engine side ------------------------------------------------------------------
-    def __call__(self, event: Event) -> None:
-        if not self._should_pause(event):
+    def __call__(self, record: tuple[Any, ...]) -> None:
+        if self.throttled:
+            self._hold_back()
+        if not self._should_pause(record):
             return
+        event = materialize(record)
         with self._cond:
             generation = self._generation
             self.paused_at = event
@@ -116,20 +131,29 @@ class StepGate:
             if self.paused_at is event:
                 self.paused_at = None
 
-    def _should_pause(self, event: Event) -> bool:
-        kind = type(event)
+    def _hold_back(self) -> None:
+        """Wait (at a checkpoint) while the UI has more than ``backlog_limit`` records to drain."""
+        while self._backlog() > self.backlog_limit:
+            if self._cancelled is not None and self._cancelled.is_set():
+                return
+            self._drained.clear()
+            self._drained.wait(0.05)
+
+    def _should_pause(self, record: tuple[Any, ...]) -> bool:
+        """Decide on the record ``(EventClass, (run_id, path, node, node_id), time, *fields)``."""
+        kind = record[0]
         if kind is NodeFailed:
             if not self.break_on_error and self.mode == "run":
                 return False
-            error = event.error  # type: ignore[attr-defined]
+            error = record[4]
             if error is self._last_error or isinstance(error, Cancelled):
                 return False  # the same failure re-reported by enclosing flows
             self._last_error = error
             return True
         if self.mode == "phase":
             return kind is PhaseStarted or kind is NodeFinished or kind is ExecFailed
-        if kind is PhaseStarted and event.phase == "prep":  # type: ignore[attr-defined]
-            return self.mode == "node" or event.node in self.breakpoints
+        if kind is PhaseStarted and record[3] == "prep":
+            return self.mode == "node" or record[1][2] in self.breakpoints
         return False
 
     # -- the UI side ----------------------------------------------------------------------
@@ -145,6 +169,22 @@ class StepGate:
         with self._cond:
             self.breakpoints = frozenset(names)
             self._rearm()
+
+    def watch_backlog(self, backlog: Callable[[], int], limit: int) -> None:
+        """How to count the records waiting for the UI, and how many are too many."""
+        self._backlog = backlog
+        self.backlog_limit = limit
+
+    def throttle(self, on: bool) -> None:
+        """Hold the run back at checkpoints while the backlog is over the limit (or stop)."""
+        with self._cond:
+            self.throttled = on
+            self._rearm()
+        self._drained.set()
+
+    def drained(self) -> None:
+        """The UI just drained: a held-back run may go on."""
+        self._drained.set()
 
 
 class RunSession:
@@ -175,6 +215,7 @@ class RunSession:
         self.finished_at: float | None = None
         self.gate = StepGate(breakpoints, break_on_error)
         self.gate.on_pause = self._paused
+        self.gate.watch_backlog(self.events.__len__, BACKLOG_LIMIT)
         ctx, self._cancel = Context.background().with_cancel()
         self.gate.bind_cancellation(ctx.done())
         self.ctx = ctx.with_recorder(self.events.append).with_gate(self.gate)
@@ -278,6 +319,13 @@ class RunSession:
         turns a record into its Event where one is needed."""
         batch = self.drain_records()
         count = len(batch)
+        gate = self.gate
+        if count > BACKLOG_LIMIT:  # the UI fell that far behind: hold the run back at checkpoints
+            if not gate.throttled:
+                gate.throttle(True)
+        elif gate.throttled and count < BACKLOG_LIMIT // 4:
+            gate.throttle(False)
+        gate.drained()
         if handle is not None and count:
             handle(batch)
         del batch

@@ -22,6 +22,7 @@ from flyt_engine.events import (
     RunFinished,
     RunStarted,
     StoreChanged,
+    materialize,
 )
 
 
@@ -293,5 +294,5 @@ def test_item_retries_consult_the_gate():
 
     with pytest.raises(BatchError):
         run(BatchNode(process, max_retries=2, name="b"), SharedStore({"items": [0]}), ctx=ctx)
-    gated = [e for e in gate.seen if isinstance(e, ExecFailed)]
+    gated = [materialize(record) for record in gate.seen if record[0] is ExecFailed]  # gates get records
     assert [(e.path, e.attempt) for e in gated] == [(("b", "#0"), 1), (("b", "#0"), 2)]

@@ -216,3 +216,31 @@ def test_node_finished_carries_the_next_node_for_the_tree():
     session.run_blocking()
     edges = [(e.node, e.next_node) for e in session.drain() if type(e) is NodeFinished]
     assert edges == [("first", "second"), ("second", None), ("pair", None)]
+
+
+def test_a_run_that_outpaces_the_ui_is_held_back():
+
+    count = Node(
+        prep=lambda ctx, s: s.get("n", 0),
+        exec=lambda ctx, n: n + 1,
+        post=lambda ctx, s, p, n: (s.set("n", n), "loop" if n < 20_000 else "done")[1],
+        name="count",
+    )
+    session = RunSession(Flow(count, name="loop").connect(count, "loop", count), {})
+    session.gate.watch_backlog(session.events.__len__, 1_000)
+    session.gate.throttle(True)
+    session.start()
+    time.sleep(0.3)
+    assert not session.finished
+    assert len(session.events) <= 1_000 + 20  # at most one checkpoint's worth past the limit
+    session.gate.throttle(False)
+    while not session.wait(0.01):
+        session.pump()
+    assert session.state is RunState.DONE and session.store["n"] == 20_000
+
+
+def test_pump_throttles_only_when_a_tick_brings_too_much():
+    session = RunSession(two_step_flow(), {})
+    session.run_blocking()
+    session.pump()
+    assert session.gate.throttled is False and session.gate.armed is False

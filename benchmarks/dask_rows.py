@@ -8,43 +8,26 @@ for (with one thread per core, both contenders would just measure 1000 × 10 ms 
 
 from __future__ import annotations
 
-import inspect
 import logging
-import time
 from typing import Any
 
-from flyt_engine import BatchConfig, BatchNode, Context, SharedStore, run
+from flyt_engine import BatchConfig, BatchNode, SharedStore, run
 
+from .batch_rows import CONCURRENCY, SLEEP
+from .batch_rows import io_item as sleep_item
+from .batch_rows import io_process as sleep_process
 from .harness import Row, clock, interleave, measured, median, unavailable
 
 ROWS = ("batch_dask",)
 
-SLEEP = 0.01
-CONCURRENCY = 64
 WORKERS = 2
 
 
-def sleep_item(item: int) -> int:
-    """The work of one item (module-level so workers import it by reference)."""
-    time.sleep(SLEEP)
-    return item
-
-
-def sleep_process(ctx: Context, item: int) -> int:
-    return sleep_item(item)
-
-
 def make_executor(client: Any) -> Any:
-    """``flyt_engine.dask.executor`` on this client, whatever it names the parameter."""
-    from flyt_engine import dask as flyt_dask
+    """``flyt_engine.dask.executor`` on the shared cluster's client (it does not own it)."""
+    from flyt_engine.dask import executor
 
-    factory = flyt_dask.executor
-    params = inspect.signature(factory).parameters
-    if "client" in params:
-        return factory(client=client)
-    if params:
-        return factory(client)
-    return factory()
+    return executor(client=client)
 
 
 def engine_dask(executor: Any, items: list[int]) -> float:

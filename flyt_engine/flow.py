@@ -35,6 +35,7 @@ class Flow(Node):
         # id(src) -> {action: dst}; _sources keeps the src objects (and their ids) alive.
         self._transitions: dict[int, dict[str, Node | None]] = {}
         self._sources: dict[int, Node] = {}
+        self._routes: tuple[dict[Any, dict[str, Node | None]], bool] | None = None  # see _route_table
 
     @property
     def start(self) -> Node | None:
@@ -59,6 +60,7 @@ class Flow(Node):
         if not isinstance(action, str):
             raise TypeError(f"connect: action must be a str, not {type(action).__name__}")
         self._sources[id(src)] = src
+        self._routes = None
         self._transitions.setdefault(id(src), {})[action or DEFAULT_ACTION] = dst
         return self
 
@@ -97,10 +99,22 @@ class Flow(Node):
         return run(self, shared, ctx=ctx)
 
     # -- orchestration --------------------------------------------------------------------
+    def _route_table(self) -> tuple[dict[Any, dict[str, Node | None]], bool]:
+        """The transitions as ``drive`` reads them fastest: keyed by the node objects when
+        every source compares by identity, else by ``id()``. Rebuilt after ``connect``."""
+        sources = self._sources.values()
+        if all(type(src).__eq__ is object.__eq__ and type(src).__hash__ is object.__hash__ for src in sources):
+            routes = ({self._sources[key]: succ for key, succ in self._transitions.items()}, False)
+        else:
+            routes = (self._transitions, True)
+        self._routes = routes
+        return routes
+
     def _orchestrate(self, ctx: Context, shared: SharedStore) -> str:
         start = self.start
         if start is None:
             raise FlytError(f"flow {self.name!r} has no start node")
         if ctx._emit is None:
-            return drive(start, ctx, shared, self._transitions)
+            routes = self._routes or self._route_table()
+            return drive(start, ctx, shared, *routes)
         return drive_observed(start, ctx, shared, self._transitions, ctx._path)

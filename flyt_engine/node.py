@@ -193,10 +193,15 @@ def run(node: Node, shared: SharedStore | None = None, *, ctx: Context | None = 
     return _run_top(node, ctx, shared)
 
 
-def drive(node: Node, ctx: Context, shared: SharedStore, transitions: dict[int, dict[str, Any]]) -> str:
+def drive(
+    node: Node, ctx: Context, shared: SharedStore, transitions: dict[Any, dict[str, Any]], by_id: bool = False
+) -> str:
     """The hot path: run ``node``, follow its action through ``transitions``, repeat.
 
     No observer: three phase calls and three falsy cancellation checks per step.
+    ``transitions`` is keyed by the node objects themselves (hashing a node is a pointer
+    hash; ``id()`` would make an int per step), or by ``id(node)`` with ``by_id`` when
+    some node compares by value (a dataclass node, say).
     """
     signal = ctx._signal
     while True:
@@ -232,7 +237,7 @@ def drive(node: Node, ctx: Context, shared: SharedStore, transitions: dict[int, 
         if action.__class__ is not str or not action:
             action = _check_action(node, action, attempts)
 
-        successors = transitions.get(id(node))
+        successors = transitions.get(id(node) if by_id else node)
         if successors is None:
             return action
         node = successors.get(action)

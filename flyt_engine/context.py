@@ -113,14 +113,13 @@ class Context:
     parent is.
     """
 
-    __slots__ = ("_deadline", "_emit", "_gate", "_observers", "_path", "_run_id", "_signal", "_sinks", "_values")
+    __slots__ = ("_deadline", "_emit", "_gate", "_path", "_run_id", "_signal", "_sinks", "_values")
 
     def __init__(self) -> None:
         self._signal: Any = _NEVER
         self._values: dict[Any, Any] | None = None
         self._emit: Observer | None = None  # called with records; see with_recorder
         self._sinks: tuple[tuple[Callable[[Any], None], bool], ...] = ()  # (sink, wants events)
-        self._observers: tuple[Observer, ...] = ()
         self._gate: Any = _NO_GATE
         self._run_id: int = 0
         self._path: tuple[str, ...] = ()
@@ -137,7 +136,6 @@ class Context:
         child._values = self._values
         child._emit = self._emit
         child._sinks = self._sinks
-        child._observers = self._observers
         child._gate = self._gate
         child._run_id = self._run_id
         child._path = self._path
@@ -253,7 +251,6 @@ class Context:
 
     def _with_sink(self, sink: Callable[[Any], None], *, wants_events: bool) -> Context:
         child = self._derive()
-        child._observers = (*self._observers, sink)
         child._sinks = (*self._sinks, (sink, wants_events))
         child._emit = _emitter(child._sinks)
         return child
@@ -279,7 +276,7 @@ class Context:
     @property
     def observers(self) -> tuple[Observer, ...]:
         """The observers and recorders runs under this context report to."""
-        return self._observers
+        return tuple(sink for sink, _ in self._sinks)
 
     @property
     def run_id(self) -> int:
@@ -298,7 +295,7 @@ class Context:
 
     def __repr__(self) -> str:
         state = "cancelled" if self.cancelled else "active"
-        return f"<Context {state} observers={len(self._observers)} values={len(self._values or ())}>"
+        return f"<Context {state} observers={len(self._sinks)} values={len(self._values or ())}>"
 
 
 def _detached(values: dict[Any, Any] | None) -> Context:

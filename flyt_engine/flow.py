@@ -6,7 +6,7 @@ from typing import Any
 
 from .context import Context
 from .errors import FlytError
-from .node import DEFAULT_ACTION, Node, drive, drive_observed, run
+from .node import DEFAULT_ACTION, Node, drive, drive_observed
 from .store import SharedStore
 
 
@@ -93,10 +93,6 @@ class Flow(Node):
     def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> str | None:
         """The action of the last node that ran routes the enclosing flow."""
         return exec_result
-
-    def run(self, shared: SharedStore | None = None, *, ctx: Context | None = None) -> str:
-        """Run the flow (``run(flow, shared, ctx=ctx)``) and return its last action."""
-        return run(self, shared, ctx=ctx)
 
     # -- orchestration --------------------------------------------------------------------
     def _route_table(self) -> tuple[dict[Any, dict[str, Node | None]], bool]:

@@ -343,12 +343,6 @@ def _writer_cell() -> _WriterCell:
         return cell
 
 
-def current_path() -> tuple[str, ...] | None:
-    """The event path of the node an observed run is executing on this thread, else ``None``."""
-    header = _writer_cell().header
-    return header[1] if header is not None else None
-
-
 def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
     """A top-level observed run: RunStarted, the node, RunFinished; store writes reported."""
     run_id = new_run_id()

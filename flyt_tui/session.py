@@ -94,7 +94,6 @@ class StepGate:
         self.breakpoints: frozenset[str] = frozenset(breakpoints)
         self.break_on_error = break_on_error
         self.mode = "run"
-        self.paused_at: Event | None = None
         self._generation = 0  # bumped by every release; a paused thread waits for a change
         self._cancelled: threading.Event | None = None
         self._last_error: BaseException | None = None
@@ -121,15 +120,12 @@ class StepGate:
         event = materialize(record)
         with self._cond:
             generation = self._generation
-            self.paused_at = event
             if self.on_pause is not None:
                 self.on_pause(event)
             while self._generation == generation:
                 if self._cancelled is not None and self._cancelled.is_set():
                     break
                 self._cond.wait(0.1)
-            if self.paused_at is event:
-                self.paused_at = None
 
     def _hold_back(self) -> None:
         """Wait (at a checkpoint) while the UI has more than ``backlog_limit`` records to drain."""

@@ -30,7 +30,7 @@ from textual.widgets import DataTable, Footer, TabbedContent, TabPane, Tree
 from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, PhaseStarted, StoreChanged
 
 from .format import error_line, format_duration, traceback_text
-from .history import NodeKey, RunHistory, Tick
+from .history import NodeKey, RunHistory, Tick, is_iteration_marker
 from .messages import FilesChanged, LoadFailed, ModuleLoaded, RunEnded
 from .widgets.batch_panel import BatchPanel
 from .widgets.event_log import (
@@ -46,6 +46,7 @@ from .widgets.inspector import Inspector
 from .widgets.status_bar import StatusBar
 from .widgets.store_table import HIGHLIGHT_SECONDS, StoreTable
 
+_MISSING = object()  # a store key that is not there
 TICK_SECONDS = 1 / 30  # how often the run's records are drained and folded
 APPLY_SECONDS = 0.1  # how often the folded changes are shown while a run streams
 
@@ -236,7 +237,7 @@ class FlytApp(App[None]):
         self._run_after_load = None
         self.load_error = error
         self.error_log.add([message_entry(error.message, error.details)])
-        self._count_tab("tab-errors", "Errors", len(self.error_log.entries))
+        self._count_tab("tab-errors", "Errors", self.error_log.count)
         if self.entry is not None:  # keep the last good graph
             self.status.set_reload(f"reload failed: {error.message}", "bold red")
             self.inspector.show_message(f"reload failed: {error.message}", error.details)
@@ -250,7 +251,7 @@ class FlytApp(App[None]):
                 self._painted = True
                 self.call_after_refresh(self._report_paint)
 
-    def _open_entry(self, entry: Any, *, reloaded: bool = False) -> None:
+    def _open_entry(self, entry: Any, *, reloaded: bool = False, reset_logs: bool = False) -> None:
         """Show ``entry``'s graph and initial store (a new flow, or the same after a reload)."""
         from flyt_engine.graph import describe
 
@@ -262,22 +263,13 @@ class FlytApp(App[None]):
             self.status.set_reload(f"cannot draw {entry.name}: {error_line(exc, 80)}", "bold red")
             return
         self.entry = entry
-        tree = self.flow_tree
-        self.history = RunHistory()
-        tree.history = self.history
-        tree.show_graph(entry.flow, graph)
-        if reloaded:
-            self.breakpoints &= tree.node_names
-        tree.breakpoints = self.breakpoints
-        tree.relabel_all()
-        self.store_table.reset(self._initial_store())
-        self.batch_panel.reset()
+        self._reset_run_view(self._initial_store(), graph=(entry.flow, graph), reloaded=reloaded, logs=reset_logs)
         if self.session is None or self.session.finished:
             self.session = None
             self.status.set_state("idle", "idle")
         self.status.set_flow(entry.flow.name, f"{self.path.name}:{entry.name}")
         self.flow_tree.border_title = f"Flow · {self.path.name}"
-        self._refresh_inspector(force=True)
+        self._refresh_inspector()
         if self.exit_after_paint and not self._painted:
             self._painted = True
             self.call_after_refresh(self._report_paint)
@@ -361,23 +353,42 @@ class FlytApp(App[None]):
         session = RunSession(self.entry.flow, initial, breakpoints=self.breakpoints)
         self.session = session
         self.runs += 1
-        self.history = RunHistory()
         self._shown_pause = None
-        tree = self.flow_tree
-        tree.history = self.history
-        tree.set_pause(None)
-        tree.relabel_all()
-        self.store_table.reset(initial)
-        self.batch_panel.reset()
-        for log in (self.retry_log, self.error_log, self.event_log):
-            log.reset()
-        self._pending = None
-        self._unshown_events.clear()
-        self._count_tab("tab-retries", "Retries", 0)
-        self._count_tab("tab-errors", "Errors", 0)
+        self._reset_run_view(initial)
         self.status.set_state("running", "running")
         self._ticker.resume()
         self._run(session, old, mode)
+
+    def _reset_run_view(
+        self,
+        store: Mapping[str, Any],
+        *,
+        graph: tuple[Any, Any] | None = None,
+        reloaded: bool = False,
+        logs: bool = True,
+    ) -> None:
+        """Start the run view afresh: a new ``RunHistory``, the tree relabelled (or redrawn
+        from ``graph``, a ``(flow, describe graph)`` pair), the store table showing ``store``,
+        no batch bars and, with ``logs``, empty logs."""
+        self.history = RunHistory()
+        tree = self.flow_tree
+        tree.history = self.history
+        if graph is None:
+            tree.set_pause(None)
+            tree.relabel_all()
+        else:
+            tree.show_graph(*graph)  # relabels every line itself
+            if reloaded:
+                self.breakpoints &= tree.node_names  # in place: the tree holds the same set
+        self.store_table.reset(store)
+        self.batch_panel.reset()
+        if logs:
+            for log in (self.retry_log, self.error_log, self.event_log):
+                log.reset()
+            self._pending = None
+            self._unshown_events.clear()
+            self._count_tab("tab-retries", "Retries", 0)
+            self._count_tab("tab-errors", "Errors", 0)
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
     def _run(self, session: Any, previous: Any, mode: str) -> None:
@@ -408,7 +419,7 @@ class FlytApp(App[None]):
                 base = self.loaded.watch_dir if self.loaded is not None else None
                 details = traceback_text(session.error, base=base)
                 self.error_log.add([message_entry(error_line(session.error), details)])
-            self._count_tab("tab-errors", "Errors", len(self.error_log.entries))
+            self._count_tab("tab-errors", "Errors", self.error_log.count)
             self.query_one("#logs", TabbedContent).active = "tab-errors"
             failed = self.history.failed_key
             line = self.flow_tree.node_line(failed) if failed is not None else None
@@ -418,7 +429,7 @@ class FlytApp(App[None]):
             self.status.set_state("stopped", "stopped", f"{steps}{elapsed}")
         else:
             self.status.set_state(state, state)
-        self._refresh_inspector(force=True)
+        self._refresh_inspector()
         if self._store_lit:
             self.set_timer(HIGHLIGHT_SECONDS + 0.05, self._fade_store)
         if self.reload_pending:
@@ -474,14 +485,14 @@ class FlytApp(App[None]):
             if tick.retries_skipped:
                 entries.append(skipped_entry(tick.retries_skipped, "retries"))
             self.retry_log.add(entries)
-            self._count_tab("tab-retries", "Retries", len(self.retry_log.entries))
+            self._count_tab("tab-retries", "Retries", self.retry_log.count)
         if tick.errors:
             base = str(self.loaded.watch_dir) if self.loaded is not None else None
             entries = [error_entry(event, base) for event in tick.errors]
             if tick.errors_skipped:
                 entries.append(skipped_entry(tick.errors_skipped, "errors"))
             self.error_log.add(entries)
-            self._count_tab("tab-errors", "Errors", len(self.error_log.entries))
+            self._count_tab("tab-errors", "Errors", self.error_log.count)
         if tick.tail:
             t0 = history.started if history.started is not None else tick.tail[0].time
             if tick.tail_skipped:
@@ -493,7 +504,7 @@ class FlytApp(App[None]):
             if self._inspected_value in tick.store:
                 self._show_store_value()
         elif self._inspected is not None and self._inspected in tick.nodes:
-            self._refresh_inspector(force=True)
+            self._refresh_inspector()
 
     def _show_events(self) -> None:
         """Write the events kept while the Events tab was hidden (formatting is the cost)."""
@@ -519,7 +530,7 @@ class FlytApp(App[None]):
             if self._shown_pause is not None:
                 self._shown_pause = None
                 self.flow_tree.set_pause(None)
-                self._refresh_inspector(force=True)
+                self._refresh_inspector()
             if not session.finished and self.status.state != "running":
                 self.status.set_state("running", "running")
             return
@@ -532,7 +543,7 @@ class FlytApp(App[None]):
         node_text, status_text = _pause_words(event)
         self.flow_tree.set_pause(PausePoint(key, node_text))
         self.status.set_state("paused", f"paused at {_node_label(event)} ({status_text})")
-        self._refresh_inspector(force=True)
+        self._refresh_inspector()
 
     def _count_tab(self, pane_id: str, title: str, count: int) -> None:
         try:
@@ -545,7 +556,7 @@ class FlytApp(App[None]):
         tab.label = label
 
     # -- inspector -------------------------------------------------------------------------
-    def _refresh_inspector(self, force: bool = False) -> None:
+    def _refresh_inspector(self) -> None:
         tree = self.flow_tree
         pause = tree.pause
         if self._inspected_value is not None and pause is None:
@@ -585,18 +596,19 @@ class FlytApp(App[None]):
     def _on_tree_focus(self) -> None:
         if self._inspected_value is not None:
             self._inspected_value = None
-            self._refresh_inspector(force=True)
+            self._refresh_inspector()
 
     def _show_store_value(self) -> None:
         """The inspector shows the store value under the table's cursor (read from the live store)."""
         key = self._inspected_value
         if key is None:
             return
-        source = self.session.store.get_all() if self.session is not None else self._initial_store()
-        if key not in source:
+        source = self.session.store if self.session is not None else self._initial_store()
+        value = source.get(key, _MISSING)
+        if value is _MISSING:
             return
         writer = self.store_table.writer_of(key)
-        self.inspector.show_value(key, source[key], writer, width=self.inspector.size.width or 70)
+        self.inspector.show_value(key, value, writer, width=self.inspector.size.width or 70)
 
     # -- actions ---------------------------------------------------------------------------
     def action_run(self) -> None:
@@ -639,7 +651,6 @@ class FlytApp(App[None]):
             self.breakpoints.discard(name)
         else:
             self.breakpoints.add(name)
-        self.flow_tree.breakpoints = self.breakpoints
         self.flow_tree.relabel_names([name])
         if self._run_active():
             self.session.set_breakpoints(self.breakpoints)
@@ -657,8 +668,8 @@ class FlytApp(App[None]):
         self._log_filter = new
         for log in (self.retry_log, self.error_log, self.event_log):
             log.set_filter(new)
-        self._count_tab("tab-retries", "Retries", len(self.retry_log.entries))
-        self._count_tab("tab-errors", "Errors", len(self.error_log.entries))
+        self._count_tab("tab-retries", "Retries", self.retry_log.count)
+        self._count_tab("tab-errors", "Errors", self.error_log.count)
         self._count_tab("tab-events", "Events", 0)
         self.notify(f"logs filtered to {new}" if new else "log filter cleared", timeout=2)
 
@@ -684,9 +695,7 @@ class FlytApp(App[None]):
             self.session.stop()
         self.session = None
         self._ticker.pause()
-        for log in (self.retry_log, self.error_log, self.event_log):
-            log.reset()
-        self._open_entry(entry)
+        self._open_entry(entry, reset_logs=True)
 
     async def action_quit(self) -> None:
         """Quit (a paused or running flow is stopped first)."""
@@ -740,7 +749,7 @@ def fresh_store(initial: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _node_label(event: Event) -> str:
-    iterations = [part for part in event.path if part.startswith("#")]
+    iterations = [part for part in event.path if is_iteration_marker(part)]
     return event.node + (f" {iterations[-1]}" if iterations else "")
 
 

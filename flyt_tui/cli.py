@@ -14,7 +14,7 @@ import click
 
 from flyt_engine import __version__
 
-from .loader import LoadError, parse_set_option, parse_target, read_store_file
+from .loader import LoadError, check_path, parse_set_option, parse_target, read_store_file
 
 EXIT_OK, EXIT_FLOW_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -39,12 +39,10 @@ def _parse_overrides(options: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        _fail(f"{path}: file not found")
-    if path.is_dir():
-        _fail(f"{path}: is a directory, not a .py file")
-    if path.suffix != ".py":
-        _fail(f"{path}: not a Python file (expected a .py file)")
+    try:
+        check_path(path)
+    except LoadError as exc:
+        _fail(exc.message)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -33,6 +33,9 @@ from flyt_engine.events import (
     NodeFinished,
 )
 
+from .format import error_line, safe_repr
+from .history import is_iteration_marker, will_retry
+
 __all__ = ["FlowOutcome", "ProgressDisplay", "run_headless", "to_jsonable"]
 
 TICK = 0.1  # seconds between redraws: at most 10 Hz
@@ -55,9 +58,8 @@ class FlowOutcome:
 class ProgressDisplay:
     """Turns drained events into Rich progress tasks (one per running batch) and log lines."""
 
-    def __init__(self, progress: Progress, root: str) -> None:
+    def __init__(self, progress: Progress) -> None:
         self.progress = progress
-        self.root = root
         self.batches: dict[tuple[str, ...], Any] = {}  # path -> task id
         self.started: dict[tuple[str, ...], float] = {}
 
@@ -91,7 +93,7 @@ class ProgressDisplay:
     # -- handlers --------------------------------------------------------------------------
     def _node_finished(self, event: NodeFinished) -> None:
         path = event.path
-        if len(path) <= 1 or any(part.startswith("#") for part in path):
+        if len(path) <= 1 or any(is_iteration_marker(part) for part in path):
             return  # the root is summed up at the end; batch-flow iterations show as a bar
         target = f" → {escape(event.next_node)}" if event.next_node else " → end"
         self._print(f"[green]✓[/] {self._where(path)} [dim]({escape(event.action)}){target}[/]")
@@ -114,7 +116,7 @@ class ProgressDisplay:
     def _exec_failed(self, event: ExecFailed) -> None:
         where = self._where(event.path)
         error = _describe(event.error)
-        if event.wait > 0 or event.attempt < event.max_attempts:
+        if will_retry(event.wait, event.attempt, event.max_attempts):
             self._print(
                 f"[yellow]↻[/] {where}: attempt {event.attempt}/{event.max_attempts} failed: {error}; "
                 f"retrying in {event.wait:g}s"
@@ -140,12 +142,10 @@ class ProgressDisplay:
 def _describe(error: BaseException | None) -> str:
     if error is None:
         return "error"
-    return escape(f"{type(error).__name__}: {error}")
+    return escape(error_line(error))
 
 
-def run_observed(
-    flow: Node, initial: dict[str, Any], display: ProgressDisplay | None, *, tick: float = TICK
-) -> FlowOutcome:
+def run_observed(flow: Node, initial: dict[str, Any], display: ProgressDisplay, *, tick: float = TICK) -> FlowOutcome:
     """Run ``flow`` on a worker thread with a ``deque.append`` observer; the calling thread
     drains the events into ``display`` at most every ``tick`` seconds. Ctrl-C cancels the run."""
     events: deque[Event] = deque()
@@ -167,10 +167,7 @@ def run_observed(
     threading.Thread(target=work, name="flyt-headless-run", daemon=True).start()
     try:
         while not done.wait(tick):
-            if display is not None:
-                display.apply(events)
-            else:
-                events.clear()
+            display.apply(events)
     except KeyboardInterrupt:
         cancel()
         try:
@@ -180,8 +177,7 @@ def run_observed(
         if not done.is_set():
             result.setdefault("error", Cancelled("interrupted (Ctrl-C)"))
     seconds = time.monotonic() - started
-    if display is not None:
-        display.apply(events)
+    display.apply(events)
     events.clear()
     cancel()
     return FlowOutcome(result.get("action"), result.get("error"), store, seconds)
@@ -215,7 +211,7 @@ def run_headless(
         transient=True,
         disable=not err.is_terminal,  # bars only on a terminal; the log lines go everywhere
     )
-    display = ProgressDisplay(progress, flow.name)
+    display = ProgressDisplay(progress)
     err.print(f"[bold]▶ {escape(flow.name)}[/]")
     with progress:
         outcome = run_observed(flow, initial, display)
@@ -283,9 +279,7 @@ def _print_store(store: SharedStore, out: IO[str]) -> None:
     data = store.get_all()
     width = max((len(str(key)) for key in data), default=0)
     for key in sorted(data, key=str):
-        text = repr(data[key])
-        if len(text) > 200:
-            text = text[:197] + "..."
+        text = safe_repr(data[key], 200)
         out.write(f"{str(key).ljust(width)} = {text}\n")
 
 

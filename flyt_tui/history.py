@@ -43,7 +43,6 @@ from flyt_engine.events import (
     RunStarted,
     StoreChanged,
     materialize,
-    record_of,
 )
 
 NodeKey = tuple[tuple[str, ...], int]
@@ -80,6 +79,11 @@ _NEXT_PHASE = {"prep": "exec", "exec": "post", "post": "post"}
 def is_iteration_marker(part: str) -> bool:
     """``"#12"``: the path component of a BatchFlow iteration."""
     return len(part) > 1 and part[0] == "#" and part[1:].isdigit()
+
+
+def will_retry(wait: float, attempt: int, max_attempts: int) -> bool:
+    """Whether a failed exec attempt (an ``ExecFailed``) is followed by another attempt."""
+    return wait > 0 or attempt < max_attempts
 
 
 def template_path(path: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
@@ -237,10 +241,6 @@ class RunHistory:
         return record
 
     # -- folding a batch --------------------------------------------------------------------
-    def ingest_events(self, events: Iterable[Event]) -> Tick:
-        """``ingest`` for Event objects (tests, tools): each becomes its record first."""
-        return self.ingest([record_of(event) for event in events])
-
     def ingest(self, records: Iterable[Record]) -> Tick:
         """Fold a drained batch of records into the history; return what changed.
 
@@ -448,8 +448,7 @@ class RunHistory:
                 summary.attempt = attempt
                 summary.max_attempts = max_attempts
                 summary.error = error
-                retrying = wait > 0 or attempt < max_attempts
-                summary.state = NodeState.RETRYING if retrying else NodeState.RUNNING
+                summary.state = NodeState.RETRYING if will_retry(wait, attempt, max_attempts) else NodeState.RUNNING
                 summary.phase = "exec"
             elif kind is NodeFailed:
                 summary.state = NodeState.STOPPED if isinstance(record[4], Cancelled) else NodeState.FAILED

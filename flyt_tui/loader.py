@@ -29,6 +29,7 @@ __all__ = [
     "LoadError",
     "LoadOptions",
     "LoadedModule",
+    "check_path",
     "entry_by_name",
     "load_module",
     "parse_set_option",
@@ -183,7 +184,7 @@ def entry_by_name(loaded: LoadedModule, name: str) -> FlowEntry | None:
 
 
 def _load(path: Path, options: LoadOptions, previous: tuple[tuple[str, ModuleType], ...]) -> LoadedModule:
-    path = _check_path(path)
+    path = check_path(path)
     if options.attr and options.flow_name and options.attr != options.flow_name:
         raise LoadError(
             f"{path.name}: the flow is named twice ({options.attr!r} and --flow {options.flow_name!r}); give one",
@@ -202,14 +203,15 @@ def _load(path: Path, options: LoadOptions, previous: tuple[tuple[str, ModuleTyp
         raise
     except Exception as exc:  # e.g. a node whose name cannot be set: still a LoadError, never a crash
         imported.rollback()
-        details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+        details = _format_traceback(exc, exc.__traceback__)
         raise LoadError(f"{type(exc).__name__} while loading {path.name}: {_first_line(str(exc))}", details, path)
     store.update(store_extra)
     store.update(options.overrides)
     return LoadedModule(path, module, entries, store, imported.user_modules, path.parent, options)
 
 
-def _check_path(path: Path) -> Path:
+def check_path(path: Path) -> Path:
+    """``path`` resolved, or a ``LoadError`` saying why it is not a Python file to load."""
     if not path.exists():
         raise LoadError(f"{path}: file not found", path=path)
     if path.is_dir():
@@ -320,7 +322,7 @@ def _module_name(path: Path) -> str:
 def _import_error(exc: BaseException, path: Path) -> LoadError:
     """A LoadError for an exception raised while importing ``path`` (user frames only)."""
     tb = _user_traceback(exc.__traceback__)
-    details = "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
+    details = _format_traceback(exc, tb)
     kind = type(exc).__name__
     if isinstance(exc, SyntaxError):
         where = Path(exc.filename).name if exc.filename else path.name
@@ -333,6 +335,21 @@ def _import_error(exc: BaseException, path: Path) -> LoadError:
     if frame is not None:
         return LoadError(f"{kind} in {Path(frame[0]).name} line {frame[1]}: {text}", details, path)
     return LoadError(f"{kind} while importing {path.name}: {text}", details, path)
+
+
+def _format_traceback(exc: BaseException, tb: TracebackType | None) -> str:
+    """``exc`` with the traceback ``tb``, as Python prints it (no trailing newline)."""
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
+
+
+def _user_details(exc: BaseException) -> str:
+    """The traceback of ``exc`` through the user's frames only."""
+    return _format_traceback(exc, _user_traceback(exc.__traceback__))
+
+
+def _raised(exc: BaseException) -> str:
+    """``raised ValueError: the first line of the message``."""
+    return f"raised {type(exc).__name__}: {_first_line(str(exc))}"
 
 
 def _user_traceback(tb: TracebackType | None) -> TracebackType | None:
@@ -506,8 +523,7 @@ def _call_factory(fn: Any, path: Path, label: str) -> Any:
     try:
         return fn()
     except Exception as exc:
-        details = "".join(traceback.format_exception(type(exc), exc, _user_traceback(exc.__traceback__))).rstrip()
-        raise LoadError(f"{label}() raised {type(exc).__name__}: {_first_line(str(exc))}", details, path) from None
+        raise LoadError(f"{label}() {_raised(exc)}", _user_details(exc), path) from None
 
 
 def _contained_ids(node: Node, seen: set[int] | None = None) -> set[int]:
@@ -544,10 +560,7 @@ def _initial_store(module: ModuleType, path: Path) -> dict[str, Any]:
         try:
             initial = factory()
         except Exception as exc:
-            details = "".join(traceback.format_exception(type(exc), exc, _user_traceback(exc.__traceback__))).rstrip()
-            raise LoadError(
-                f"initial_store() in {path.name} raised {type(exc).__name__}: {_first_line(str(exc))}", details, path
-            ) from None
+            raise LoadError(f"initial_store() in {path.name} {_raised(exc)}", _user_details(exc), path) from None
         if initial is not None:
             if not isinstance(initial, Mapping):
                 raise LoadError(

@@ -94,9 +94,6 @@ class BatchPanel(VerticalScroll):
             else:
                 bar.show(record)
 
-    def bar(self, path: tuple[str, ...]) -> BatchBar | None:
-        return self._bars.get(path)
-
     @property
     def bars(self) -> list[BatchBar]:
         return list(self._bars.values())

@@ -29,8 +29,18 @@ from flyt_engine.events import (
 )
 
 from ..format import error_line, format_duration, safe_repr, traceback_text, user_error
+from ..history import will_retry
 
 Entry = tuple[tuple[str, ...], Text]
+
+
+class _SkippedPath(tuple):
+    """The (empty) path of a "… N more not shown" marker, so a log can tell markers apart."""
+
+    __slots__ = ()
+
+
+_SKIPPED_PATH = _SkippedPath()
 
 
 class EventLog(RichLog):
@@ -50,6 +60,11 @@ class EventLog(RichLog):
                 shown.append(entry[1])
         if shown:
             self.write(Text("\n").join(shown))
+
+    @property
+    def count(self) -> int:
+        """How many real entries the log holds ("… N more not shown" markers left out)."""
+        return sum(1 for path, _ in self.entries if path is not _SKIPPED_PATH)
 
     def reset(self) -> None:
         self.entries.clear()
@@ -84,7 +99,7 @@ def retry_entry(event: Event) -> Entry:
         text.append(error_line(event.error, 100), style="red")
         if event.wait > 0:
             text.append(f"  wait {format_duration(event.wait)}", style="dim")
-        elif event.attempt >= event.max_attempts:
+        elif not will_retry(event.wait, event.attempt, event.max_attempts):
             text.append("  no attempts left", style="dim")
     elif type(event) is FallbackUsed:
         text.append("  fallback used after  ", style="magenta")
@@ -153,4 +168,4 @@ def event_entry(event: Event, t0: float, stable: bool = False) -> Entry:
 
 
 def skipped_entry(count: int, what: str) -> Entry:
-    return (), Text(f"… {count} more {what} not shown", style="dim italic")
+    return _SKIPPED_PATH, Text(f"… {count} more {what} not shown", style="dim italic")

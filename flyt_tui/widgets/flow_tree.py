@@ -10,7 +10,7 @@ target is an end (``■ end``). Every line that shows a node carries its live st
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual.widgets import Tree
@@ -46,7 +46,6 @@ class TreeItem:
     edge: tuple[NodeKey, str] | None = None  # (source node key, action) for edge lines
     inner_start: bool = False  # the start node of a sub-flow or batch template
     ident: tuple[tuple[str, str], ...] = ()  # stable identity across reloads: (edge, name) from the root
-    extra: str = ""  # for "note" lines
 
 
 @dataclass
@@ -59,11 +58,6 @@ class PausePoint:
 
 # (parent line, graph, node or None for an end, edge, inner start?, base path, inside a batch template?)
 _Frame = tuple[TreeNode[TreeItem], Graph, GraphNode | None, tuple[NodeKey, str] | None, bool, tuple[str, ...], bool]
-
-
-@dataclass
-class _Build:
-    shown: dict[NodeKey, TreeNode[TreeItem]] = field(default_factory=dict)
 
 
 class FlowTree(Tree[TreeItem]):
@@ -103,15 +97,14 @@ class FlowTree(Tree[TreeItem]):
         root = self.root
         root.data = TreeItem("node", flow.name, self.root_key, root_kind, ident=(("^", flow.name),))
         self._index(root)
-        build = _Build()
-        build.shown[self.root_key] = root
+        shown: dict[NodeKey, TreeNode[TreeItem]] = {self.root_key: root}  # node lines drawn so far
         if root_kind in ("flow", "batch_flow") and graph.nodes:
             if root_kind == "flow":
-                self._add_graph(root, graph, root_path, False, build)
+                self._add_graph(root, graph, root_path, False, shown)
             else:
                 inner = graph.nodes[0].children
                 if inner is not None:
-                    self._add_graph(root, inner, root_path, True, build)
+                    self._add_graph(root, inner, root_path, True, shown)
         root.expand_all()
         for ident in collapsed:
             line = self._by_ident.get(ident)
@@ -141,7 +134,12 @@ class FlowTree(Tree[TreeItem]):
         self.root.expand()
 
     def _add_graph(
-        self, parent: TreeNode[TreeItem], graph: Graph, base: tuple[str, ...], in_batch: bool, build: _Build
+        self,
+        parent: TreeNode[TreeItem],
+        graph: Graph,
+        base: tuple[str, ...],
+        in_batch: bool,
+        shown: dict[NodeKey, TreeNode[TreeItem]],
     ) -> None:
         """Add ``graph`` under ``parent``: a depth-first walk from its start, then what it never reached.
 
@@ -158,16 +156,16 @@ class FlowTree(Tree[TreeItem]):
                 self._index(line_parent.add_leaf(Text("end"), item))
                 continue
             key: NodeKey = ((*base, node.name), 0 if in_batch else node.id)
-            if edge is None and not inner_start and key in build.shown:
+            if edge is None and not inner_start and key in shown:
                 continue  # a node the walk from the start already reached
             ident = (*parent_ident, (edge[1] if edge else "^", node.name))
-            if key in build.shown:
+            if key in shown:
                 item = TreeItem("ref", node.name, key, node.kind, edge, ident=ident)
                 self._index(line_parent.add_leaf(Text(node.name), item))
                 continue
             item = TreeItem("node", node.name, key, node.kind, edge, inner_start, ident)
             line = line_parent.add(Text(node.name), item)
-            build.shown[key] = line
+            shown[key] = line
             self._index(line)
             frames: list[_Frame] = []
             if node.children is not None:
@@ -203,10 +201,6 @@ class FlowTree(Tree[TreeItem]):
         if item.edge is not None:
             self._by_src.setdefault(item.edge[0], []).append(line)
         self._by_ident.setdefault(item.ident, line)
-
-    def lines_for(self, key: NodeKey) -> list[TreeNode[TreeItem]]:
-        """Every line showing the node ``key`` (its own line and references)."""
-        return list(self._by_key.get(key, ()))
 
     def node_line(self, key: NodeKey) -> TreeNode[TreeItem] | None:
         """The node's own line."""

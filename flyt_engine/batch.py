@@ -160,15 +160,29 @@ class _BatchBase(Node):
                 gate(record)
 
     # Results ----------------------------------------------------------------------------
-    def _write(self, shared: SharedStore, results: BatchResults) -> None:
+    _count_all = False  # True: the count key counts every input (BatchFlow), else items finished
+    _after: Callable[..., Any] | None = None  # a post= function: picks the action from the results
+
+    def _write(self, shared: SharedStore, results: BatchResults, count: int | None = None) -> None:
         shared.set(self.results_key, list(results))
         if self.count_key:
-            shared.set(self.count_key, results.done)
+            shared.set(self.count_key, results.done if count is None else count)
+
+    def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> str | None:
+        """Write the results (and count), raise ``BatchError`` if any item failed; then a
+        ``post=`` function, if one was given, picks the action from the results."""
+        if exec_result is None:  # max_retries <= 0: nothing was attempted
+            exec_result = self._empty_results(len(to_slice(prep_result)))
+        self._write(shared, exec_result, len(exec_result) if self._count_all else None)
+        self._raise_failures(exec_result)
+        if self._after is not None:
+            return self._after(ctx, shared, prep_result, exec_result)
+        return None
 
     def _raise_failures(self, results: BatchResults) -> None:
         failed = results.failed
-        unfinished = sum(1 for error in results.errors if isinstance(error, _ItemCancelled)) if results.failed else 0
-        if failed or unfinished:
+        if failed:
+            unfinished = sum(1 for error in results.errors if isinstance(error, _ItemCancelled))
             message = f"{failed}/{len(results)} items failed"
             if unfinished:
                 message += f", {unfinished} not run (fail_fast)"
@@ -238,8 +252,6 @@ class BatchNode(_BatchBase):
             executor=executor,
         )
 
-    _after: Callable[..., Any] | None = None
-
     def process(self, ctx: Context, item: Any) -> Any:
         """Process one item (override, or pass ``process=`` to the constructor)."""
         raise NotImplementedError
@@ -253,20 +265,10 @@ class BatchNode(_BatchBase):
         key = self.items_key
         if key not in shared:
             raise KeyError(f"batch {self.name!r} reads its items from {key!r}, which is not in the store")
-        items = BatchItems(to_slice(shared.get(key)))
+        value = shared.get(key)
+        items = BatchItems(value) if isinstance(value, list) else BatchItems(to_slice(value))
         items.shared = shared
         return items
-
-    def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> str | None:
-        """Write results (and count), raise ``BatchError`` if any item failed; then the
-        ``post=`` function, if one was given, picks the action from the results."""
-        if exec_result is None:  # max_retries <= 0: nothing was attempted
-            exec_result = self._empty_results(len(to_slice(prep_result)))
-        self._write(shared, exec_result)
-        self._raise_failures(exec_result)
-        if self._after is not None:
-            return self._after(ctx, shared, prep_result, exec_result)
-        return None
 
     # Per item ---------------------------------------------------------------------------
     def _item_function(self) -> Callable[[Context, Any], Any] | None:
@@ -348,15 +350,7 @@ class BatchFlow(_BatchBase):
         items.shared = shared
         return items
 
-    def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> str | None:
-        """Write ``batch_count`` and ``batch_results``; raise ``BatchError`` if any failed."""
-        count = len(prep_result) if isinstance(prep_result, list) else len(to_slice(prep_result))
-        if exec_result is None:
-            exec_result = self._empty_results(count)
-        exec_result.done = count
-        self._write(shared, exec_result)
-        self._raise_failures(exec_result)
-        return None
+    _count_all = True
 
     def make_flow(self, index: int | None = None) -> Node:
         """A fresh flow from the factory, checked; errors name the batch and the item."""
@@ -365,8 +359,7 @@ class BatchFlow(_BatchBase):
     def _call_item(self, ctx: Context, items: BatchItems, index: int) -> Any:
         flow = self.make_flow(index)
         parent = items.shared
-        store = SharedStore(parent.get_all() if parent is not None else None)
-        store.merge(items[index])
+        store = SharedStore(_iteration_data(items, index))
         if parent is not None:
             store._watchers = parent._watchers  # an observed run sees the iteration's writes too
         _run_iteration(flow, ctx, store, index)
@@ -377,9 +370,14 @@ class BatchFlow(_BatchBase):
     ) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         if local:  # same process: the live context, events and store watchers apply
             return self._call_item, (ctx, items, index)
-        initial = items.shared.get_all() if items.shared is not None else {}
-        initial.update(items[index])
-        return run_detached_iteration, (self.flow_factory, initial, ctx, self.name, index)
+        return run_detached_iteration, (self.flow_factory, _iteration_data(items, index), ctx, self.name, index)
+
+
+def _iteration_data(items: BatchItems, index: int) -> dict[str, Any]:
+    """An iteration's starting store: a shallow copy of the parent plus its inputs (inputs win)."""
+    initial = items.shared.get_all() if items.shared is not None else {}
+    initial.update(items[index])
+    return initial
 
 
 def _make_flow(flow_factory: Callable[[], Node], batch_name: str, index: int | None) -> Node:

@@ -81,7 +81,6 @@ class BatchRun:
     def finish(self, index: int, result: Any, error: BaseException | None, started: float) -> None:
         """Record item ``index``'s outcome and report it."""
         with self.lock:
-            self.done += 1
             self.finished[index] = 1
             if error is None:
                 self.results[index] = result
@@ -134,6 +133,7 @@ class BatchRun:
         results = self.results
         if len(results) < self.total:  # the hot loop stopped early
             results.extend([None] * (self.total - len(results)))
+        self.done = self.finished.count(1)
         if cancelled is not None or self.stop:
             self._mark_unfinished(cancelled is not None)
         if self.emit is not None:
@@ -172,24 +172,12 @@ class BatchRun:
         self._prefill()
         ctx = self.ctx
         signal = ctx._signal
-        call = self.owner._call_item
-        items = self.items
-        started = self.started
         for index in range(self.total):
             if signal.error is not None:
                 raise _fresh(signal.error)
             if self.stop:
                 return
-            started[index] = 1
-            began = monotonic()
-            try:
-                result = call(ctx, items, index)
-            except Exception as exc:
-                if signal.error is not None:
-                    raise _fresh(signal.error)
-                self._recover(index, exc, began)
-            else:
-                self.finish(index, result, None, began)
+            self._run_item(index)
 
     def _run_hot(self, process: Callable[[Context, Any], Any]) -> None:
         """BatchNode, unobserved, no fail_fast: append results as fast as Python loops.
@@ -228,14 +216,26 @@ class BatchRun:
         if signal.error is not None:
             self._hot_stopped(len(results))
             raise _fresh(signal.error)
-        self.done = self.total
+        self.finished[:] = b"\x01" * self.total
+
+    def _run_item(self, index: int, mark: bool = True) -> None:
+        """Run item ``index`` once here, then recover or finish it; raises ``Cancelled``
+        when the batch's context was cancelled meanwhile (the caller decides what stops)."""
+        if mark:
+            self.started[index] = 1
+        began = monotonic()
+        try:
+            result = self.owner._call_item(self.ctx, self.items, index)
+        except Exception as exc:
+            if self.ctx._signal.error is not None:
+                raise _fresh(self.ctx._signal.error)
+            self._recover(index, exc, began)
+        else:
+            self.finish(index, result, None, began)
 
     def _hot_stopped(self, upto: int) -> None:
         """Cancelled in the hot loop: items before ``upto`` finished (failures were counted)."""
-        for index in range(upto):
-            if not self.finished[index]:
-                self.finished[index] = self.started[index] = 1
-                self.done += 1
+        self.finished[:upto] = self.started[:upto] = b"\x01" * upto
 
     def _recover(self, index: int, error: Exception, started: float) -> None:
         """Retries, waits and the fallback of one item after its first failed attempt."""
@@ -255,8 +255,6 @@ class BatchRun:
         limit = max(1, self.config.concurrency)
         ctx = self.ctx
         signal = ctx._signal
-        call = self.owner._call_item
-        items = self.items
         started = self.started
         with ThreadPoolExecutor(min(limit, self.total), thread_name_prefix=f"flyt-{self.name}") as pool:
             for chunk in self.chunks():
@@ -274,18 +272,10 @@ class BatchRun:
                             if index is None:
                                 return
                             started[index] = 1
-                        began = monotonic()
                         try:
-                            result = call(ctx, items, index)
-                        except Exception as exc:
-                            if signal.error is not None:
-                                return
-                            try:
-                                self._recover(index, exc, began)
-                            except Cancelled:
-                                return
-                        else:
-                            self.finish(index, result, None, began)
+                            self._run_item(index, mark=False)
+                        except Cancelled:
+                            return
 
                 workers = [pool.submit(worker) for _ in range(min(limit, len(chunk)))]
                 for future in workers:

@@ -53,12 +53,6 @@ class _Signal:
         for child in children:
             child.cancel(error)
 
-    def release(self) -> None:
-        """Detach from the parent without cancelling (the cancel function was not called)."""
-        with _LOCK:
-            if self._parent is not None:
-                self._parent._children.discard(self)
-
     def wait(self, seconds: float) -> bool:
         if seconds <= _MAX_WAIT:
             return self._event.wait(seconds)

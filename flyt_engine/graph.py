@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,14 +36,6 @@ class Graph:
     def edges_from(self, node_id: int) -> list[tuple[str, int | None]]:
         """``(action, target id)`` of every edge leaving ``node_id``, in connection order."""
         return [(action, dst) for src, action, dst in self.edges if src == node_id]
-
-    def walk(self) -> Iterator[tuple[tuple[str, ...], GraphNode]]:
-        """Every node of this graph and its sub-graphs, with its path of names."""
-        for graph_node in self.nodes:
-            yield (graph_node.name,), graph_node
-            if graph_node.children is not None:
-                for path, inner in graph_node.children.walk():
-                    yield (graph_node.name, *path), inner
 
 
 def kind_of(node: Node) -> str:

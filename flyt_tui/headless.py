@@ -269,7 +269,7 @@ def _error_details(error: BaseException) -> str:
             if shown > 5:
                 lines.append(f"  ... and {sum(e is not None for e in error.errors) - 5} more failed items")
                 break
-            lines.append(f"  item #{index}: {type(item_error).__name__}: {item_error}")
+            lines.append(f"  item #{index}: {error_line(item_error)}")
     elif not isinstance(error, Cancelled):
         lines.append("".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip())
     return "\n".join(lines)

@@ -53,68 +53,29 @@ def engine_bare(steps: int) -> float:
     return elapsed
 
 
-def observer_kind() -> str:
-    """How ``engine_observed`` watches the run, as the workbench does when it can tell:
-    ``"pump"`` or ``"drain"`` (the RunSession method the app's timer calls), else ``"deque"``
-    (the engine contract alone, when flyt_tui.session is not importable)."""
-    try:
-        from flyt_tui.session import RunSession
-    except Exception:
-        return "deque"
-    if not hasattr(RunSession, "pump"):
-        return "drain"
-    try:  # the app's timer decides; without the app, pump() is the session's documented way
-        import inspect
-
-        from flyt_tui.app import FlytApp
-
-        return "pump" if ".pump(" in inspect.getsource(FlytApp) else "drain"
-    except Exception:
-        return "pump"
-
-
 def engine_observed(steps: int) -> float:
-    """The flow watched as the workbench watches it: RunSession on this thread, drained at 30 Hz."""
-    flow = loop_flow(steps)
+    """The flow watched as the workbench watches it: a RunSession on this thread, pumped at
+    30 Hz by another thread exactly as the app's timer does."""
+    from flyt_tui.session import RunSession, RunState
+
+    session = RunSession(loop_flow(steps), {})
     stop = threading.Event()
-    kind = observer_kind()
-    if kind != "deque":
-        from flyt_tui.session import RunSession, RunState
-
-        session = RunSession(flow, {})
-        drain = session.pump if kind == "pump" else (lambda: len(session.drain()))
-        body = session.run_blocking
-    else:  # the engine contract alone: a deque observer drained the same way
-        from collections import deque
-
-        events: deque[Any] = deque()
-        ctx = Context.background().with_observer(events.append)
-        shared = SharedStore()
-
-        def drain() -> int:
-            pop = events.popleft
-            return len([pop() for _ in range(len(events))])
-
-        def body() -> None:
-            run(flow, shared, ctx=ctx)
-
     drained = [0]
 
     def drainer() -> None:
         while not stop.wait(1 / 30):
-            drained[0] += drain()
-        drained[0] += drain()
+            drained[0] += session.pump()
+        drained[0] += session.pump()
 
     thread = threading.Thread(target=drainer, name="bench-drain", daemon=True)
     thread.start()
     start = clock()
-    body()
+    session.run_blocking()
     elapsed = clock() - start
     stop.set()
     thread.join()
-    if kind != "deque":
-        assert session.state is RunState.DONE, (session.state, session.error)
-        assert session.store.get("n") == steps
+    assert session.state is RunState.DONE, (session.state, session.error)
+    assert session.store.get("n") == steps
     assert drained[0] > steps, "the observer saw fewer events than steps"
     return elapsed
 
@@ -218,11 +179,7 @@ def run_rows(wanted: set[str], quick: bool) -> list[Row]:
         if missing_pf:
             rows.append(unavailable("step_observed", missing_pf))
         else:
-            how = {
-                "pump": "RunSession.pump() at 30 Hz, as the app's timer",
-                "drain": "RunSession.drain() at 30 Hz, as the app's timer",
-                "deque": "deque observer drained at 30 Hz (flyt_tui.session missing)",
-            }[observer_kind()]
+            how = "RunSession.pump() at 30 Hz, as the app's timer"
             rows.append(
                 measured(
                     "step_observed",

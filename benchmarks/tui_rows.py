@@ -75,17 +75,8 @@ def tree_text(app: Any) -> str:
 
 
 def current_session(app: Any) -> Any:
-    """The app's current RunSession, if a run was started."""
-    from flyt_tui.session import RunSession
-
-    for name in ("session", "run_session", "_session"):
-        value = getattr(app, name, None)
-        if isinstance(value, RunSession):
-            return value
-    for value in vars(app).values():
-        if isinstance(value, RunSession):
-            return value
-    return None
+    """The app's current RunSession (``None`` before the first run)."""
+    return app.session
 
 
 def run_shown_done(app: Any) -> bool:

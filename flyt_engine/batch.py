@@ -6,6 +6,7 @@ sequential, threads, or any executor) and whose post writes the results in item 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from .errors import BatchError, FlytError
 from .events import ExecFailed, FallbackUsed
 from .flow import Flow
 from .node import _NO_TRANSITIONS, Node, drive, drive_observed
+from .phases import check_phase
 from .pool import to_slice
 from .store import SharedStore
 
@@ -60,6 +62,12 @@ class _BatchBase(Node):
     concurrent: bool
     _default_results_key = "results"
     _default_count_key: str | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own_post = cls.__dict__.get("post")
+        if own_post is not None and callable(own_post) and not getattr(own_post, "_writes_results", False):
+            cls.post = _results_first(own_post)  # type: ignore[method-assign]
 
     def _configure(self, concurrent: bool, config: BatchConfig | None, **overrides: Any) -> None:
         if config is not None and not isinstance(config, BatchConfig):
@@ -168,16 +176,28 @@ class _BatchBase(Node):
         if self.count_key:
             shared.set(self.count_key, results.done if count is None else count)
 
+    def _settle_results(self, shared: SharedStore, prep_result: Any, exec_result: Any) -> BatchResults:
+        """Write the results (and count) once, then raise ``BatchError`` if any item failed."""
+        if not isinstance(exec_result, BatchResults):  # max_retries <= 0: nothing was attempted
+            exec_result = self._empty_results(len(to_slice(prep_result)))
+        if not exec_result.written:
+            exec_result.written = True
+            self._write(shared, exec_result, len(exec_result) if self._count_all else None)
+        self._raise_failures(exec_result)
+        return exec_result
+
     def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> str | None:
         """Write the results (and count), raise ``BatchError`` if any item failed; then a
-        ``post=`` function, if one was given, picks the action from the results."""
-        if exec_result is None:  # max_retries <= 0: nothing was attempted
-            exec_result = self._empty_results(len(to_slice(prep_result)))
-        self._write(shared, exec_result, len(exec_result) if self._count_all else None)
-        self._raise_failures(exec_result)
+        ``post=`` function, if one was given, picks the action from the results.
+
+        A subclass's own ``post`` runs after the same writing and checking: it receives
+        the items and the index-aligned results, and never runs when items failed."""
+        exec_result = self._settle_results(shared, prep_result, exec_result)
         if self._after is not None:
             return self._after(ctx, shared, prep_result, exec_result)
         return None
+
+    post._writes_results = True  # type: ignore[attr-defined]
 
     def _raise_failures(self, results: BatchResults) -> None:
         failed = results.failed
@@ -195,6 +215,20 @@ class _BatchBase(Node):
         return results
 
 
+def _results_first(user_post: Callable[..., Any]) -> Callable[..., Any]:
+    """A subclass's ``post``, preceded by writing the results and raising ``BatchError``
+    when items failed (API.md: whatever ``post`` the subclass defines)."""
+
+    @functools.wraps(user_post)
+    def post(self: _BatchBase, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> Any:
+        exec_result = self._settle_results(shared, prep_result, exec_result)
+        items = prep_result if isinstance(prep_result, list) else to_slice(prep_result)
+        return user_post(self, ctx, shared, items, exec_result)
+
+    post._writes_results = True  # type: ignore[attr-defined]
+    return post
+
+
 class BatchNode(_BatchBase):
     """Runs ``process(ctx, item)`` for every item of ``shared[items_key]`` and writes the
     results, in item order, to ``shared[results_key]``.
@@ -206,6 +240,8 @@ class BatchNode(_BatchBase):
     and raises ``Cancelled``. A ``post=`` function runs after the results are written, with
     the results as its ``exec_result``, and picks the action.
     """
+
+    _phases = (*Node._phases, "process")
 
     def __init__(
         self,
@@ -225,6 +261,8 @@ class BatchNode(_BatchBase):
         if process is not None:
             if not callable(process):
                 raise TypeError(f"BatchNode process must be callable, not {type(process).__name__}")
+            label = node_kwargs.get("name") or getattr(process, "__name__", None) or "BatchNode"
+            check_phase(f"batch node {label!r}", "process", process, method=False)
             self.process = process  # type: ignore[method-assign]
         elif type(self).process is BatchNode.process:
             raise TypeError("BatchNode needs a process function (or a subclass overriding process)")
@@ -319,6 +357,7 @@ class BatchFlow(_BatchBase):
             raise TypeError(f"BatchFlow flow_factory must be callable, not {type(flow_factory).__name__}")
         if not callable(batch_func):
             raise TypeError(f"BatchFlow batch_func must be callable, not {type(batch_func).__name__}")
+        check_phase(f"batch flow {name or type(self).__name__!r}", "batch_func", batch_func, method=False)
         super().__init__(name=name, max_retries=max_retries, wait=wait, fallback=fallback)
         self.flow_factory = flow_factory
         self.batch_func = batch_func

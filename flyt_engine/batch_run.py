@@ -44,6 +44,7 @@ class BatchResults(list):
     errors: list[BaseException | None]
     done: int = 0
     failed: int = 0
+    written: bool = False  # the batch's post wrote them to the store already
 
 
 class _ItemCancelled(Cancelled):

@@ -6,6 +6,7 @@ from typing import Any
 
 from .context import Context
 from .errors import FlytError
+from . import node as _node_module
 from .node import DEFAULT_ACTION, Node, drive, drive_observed
 from .store import SharedStore
 
@@ -35,7 +36,8 @@ class Flow(Node):
         # id(src) -> {action: dst}; _sources keeps the src objects (and their ids) alive.
         self._transitions: dict[int, dict[str, Node | None]] = {}
         self._sources: dict[int, Node] = {}
-        self._routes: tuple[dict[Any, dict[str, Node | None]], bool] | None = None  # see _route_table
+        # See _route_table: (fast table, keyed by id?, id-keyed table, successor version).
+        self._routes: tuple[dict[Any, dict[str, Node | None]], bool, dict[int, dict[str, Node | None]], int] | None = None
 
     @property
     def start(self) -> Node | None:
@@ -47,6 +49,7 @@ class Flow(Node):
         if node is not None and not isinstance(node, Node):
             raise TypeError(f"Flow start must be a Node, not {type(node).__name__}")
         self._start = node
+        self._routes = None
 
     def connect(self, src: Node, action: str, dst: Node | None) -> Flow:
         """Route ``action`` returned by ``src`` to ``dst`` (``None`` ends the flow). Chainable.
@@ -65,8 +68,38 @@ class Flow(Node):
         return self
 
     def successors(self, node: Node) -> dict[str, Node | None]:
-        """A copy of ``node``'s transitions in this flow: action → next node (or ``None``)."""
-        return dict(self._transitions.get(id(node), ()))
+        """``node``'s transitions in this flow (a copy): action → next node (or ``None``).
+
+        The node's own successors (``a >> b``) are included; this flow's ``connect`` for
+        the same action wins.
+        """
+        merged = dict(node._successors or ())
+        merged.update(self._transitions.get(id(node), ()))
+        return merged
+
+    def members(self) -> list[Node]:
+        """Every node of this flow, once, in a stable order: those reachable from ``start``
+        (depth first, in connection order), then connected nodes it cannot reach.
+        Sub-flows are members; their own nodes are not."""
+        seen: dict[int, Node] = {}
+        order: list[Node] = []
+
+        def visit(first: Node) -> None:
+            stack = [first]
+            while stack:
+                node = stack.pop()
+                if id(node) in seen:
+                    continue
+                seen[id(node)] = node
+                order.append(node)
+                targets = [t for t in self.successors(node).values() if t is not None]
+                stack.extend(reversed(targets))
+
+        if self.start is not None:
+            visit(self.start)
+        for source in list(self._sources.values()):
+            visit(source)
+        return order
 
     def nodes(self) -> list[Node]:
         """Every node reachable from ``start`` in this flow (not descending into sub-flows)."""
@@ -77,7 +110,7 @@ class Flow(Node):
             if id(node) in seen:
                 continue
             seen[id(node)] = node
-            targets = self._transitions.get(id(node), {}).values()
+            targets = self.successors(node).values()
             stack.extend(t for t in reversed(list(targets)) if t is not None)
         return list(seen.values())
 
@@ -95,22 +128,41 @@ class Flow(Node):
         return exec_result
 
     # -- orchestration --------------------------------------------------------------------
-    def _route_table(self) -> tuple[dict[Any, dict[str, Node | None]], bool]:
-        """The transitions as ``drive`` reads them fastest: keyed by the node objects when
-        every source compares by identity, else by ``id()``. Rebuilt after ``connect``."""
-        sources = self._sources.values()
-        if all(type(src).__eq__ is object.__eq__ and type(src).__hash__ is object.__hash__ for src in sources):
-            routes = ({self._sources[key]: succ for key, succ in self._transitions.items()}, False)
+    def _route_table(self) -> tuple[dict[Any, dict[str, Node | None]], bool, dict[int, dict[str, Node | None]], int]:
+        """The transitions as the drivers read them fastest, own successors (``>>``) merged
+        in: keyed by the node objects when every source compares by identity (else by
+        ``id()``), plus the ``id()``-keyed table of observed runs. Rebuilt after ``connect``
+        or any ``>>``."""
+        version = _node_module.successor_version[0]
+        by_id_table: dict[int, dict[str, Node | None]] = {}
+        sources: dict[int, Node] = {}
+        pending = list(self._sources.values())
+        if self.start is not None:
+            pending.append(self.start)
+        while pending:
+            node = pending.pop()
+            if id(node) in sources:
+                continue
+            sources[id(node)] = node
+            routes = self.successors(node)
+            if routes:
+                by_id_table[id(node)] = routes
+                pending.extend(t for t in routes.values() if t is not None)
+        if all(type(src).__eq__ is object.__eq__ and type(src).__hash__ is object.__hash__ for src in sources.values()):
+            fast: dict[Any, dict[str, Node | None]] = {sources[key]: succ for key, succ in by_id_table.items()}
+            table = (fast, False, by_id_table, version)
         else:
-            routes = (self._transitions, True)
-        self._routes = routes
-        return routes
+            table = (dict(by_id_table), True, by_id_table, version)
+        self._routes = table
+        return table
 
     def _orchestrate(self, ctx: Context, shared: SharedStore) -> str:
         start = self.start
         if start is None:
             raise FlytError(f"flow {self.name!r} has no start node")
+        routes = self._routes
+        if routes is None or routes[3] != _node_module.successor_version[0]:
+            routes = self._route_table()
         if ctx._emit is None:
-            routes = self._routes or self._route_table()
-            return drive(start, ctx, shared, *routes)
-        return drive_observed(start, ctx, shared, self._transitions, ctx._path)
+            return drive(start, ctx, shared, routes[0], routes[1])
+        return drive_observed(start, ctx, shared, routes[2], ctx._path)

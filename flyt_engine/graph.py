@@ -63,19 +63,12 @@ def describe(flow_or_node: Node) -> Graph:
 
 
 def _describe_flow(flow: Flow, stack: tuple[int, ...]) -> Graph:
-    order = flow.nodes()
-    seen = {id(node) for node in order}
-    for source in flow._sources.values():  # connected but unreachable from start
-        if id(source) not in seen:
-            order.append(source)
-            seen.add(id(source))
-    edges: list[tuple[int, str, int | None]] = []
-    for node in order:
-        for action, target in flow._transitions.get(id(node), {}).items():
-            edges.append((id(node), action, None if target is None else id(target)))
-            if target is not None and id(target) not in seen:
-                order.append(target)
-                seen.add(id(target))
+    order = flow.members()
+    edges = [
+        (id(node), action, None if target is None else id(target))
+        for node in order
+        for action, target in flow.successors(node).items()
+    ]
     start = id(flow.start) if flow.start is not None else None
     return Graph(start, [_graph_node(node, stack) for node in order], edges)
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .context import Context, _fresh, new_run_id
 from .errors import BatchError, Cancelled, DeadlineExceeded, NodeError
+from .phases import check_class, check_phase
 from .events import (
     ExecFailed,
     FallbackUsed,
@@ -66,9 +67,15 @@ class Node:
     # Batches retry and fall back per item: an error of the batch's exec itself is final.
     _per_item_retries = False
 
+    # The phases a class may define, checked when it is defined (see phases.py).
+    _phases: tuple[str, ...] = ("prep", "exec", "post", "exec_fallback")
+    # The node's own successors, set with ``>>`` (None until the first one).
+    _successors: dict[str, Node | None] | None = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._plain_retries = cls.get_max_retries is Node.get_max_retries
+        check_class(cls, cls._phases)
 
     def __init__(
         self,
@@ -82,8 +89,11 @@ class Node:
         name: str | None = None,
     ) -> None:
         for label, fn in (("prep", prep), ("exec", exec), ("post", post), ("fallback", fallback)):
-            if fn is not None and not callable(fn):
-                raise TypeError(f"Node({label}=...) must be callable, not {type(fn).__name__}")
+            if fn is not None:
+                if not callable(fn):
+                    raise TypeError(f"Node({label}=...) must be callable, not {type(fn).__name__}")
+                phase = "exec_fallback" if label == "fallback" else label
+                check_phase(f"node {name or getattr(exec, '__name__', None) or type(self).__name__!r}", phase, fn, method=False)
         # Functions become instance attributes: calling them costs what a method call costs.
         if prep is not None:
             self.prep = prep  # type: ignore[method-assign]
@@ -144,8 +154,83 @@ class Node:
         """Shorthand for ``run(self, shared, ctx=ctx)``."""
         return run(self, shared, ctx=ctx)
 
+    # -- naming ---------------------------------------------------------------------------
+    @property
+    def name_chosen(self) -> bool:
+        """Whether somebody chose this node's name (``name=``, a class attribute, or
+        ``adopt_name``), as opposed to the default: the class or function name."""
+        state = getattr(self, "__dict__", {})
+        flag = state.get("_auto_name")
+        if flag is None:  # a subclass that skipped Node.__init__, or set name itself
+            return "name" in state or type(self).name != type(self).__name__
+        if not flag:
+            return True
+        if "name" in state:  # functional node: named after its exec/process function
+            return False
+        return type(self).name != type(self).__name__
+
+    def adopt_name(self, name: str) -> None:
+        """Name the node (the workbench names default-named nodes after their variable);
+        afterwards the name counts as chosen."""
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        self.name = name
+        self._auto_name = False
+
+    # -- successors: PocketFlow's ``a >> b`` and ``a - "action" >> b`` -------------------
+    def __rshift__(self, other: Node) -> Node:
+        """``a >> b``: ``b`` follows ``a`` on the ``"default"`` action; returns ``b`` (chains)."""
+        return self.then(DEFAULT_ACTION, other)
+
+    def __sub__(self, action: str) -> _Transition:
+        """``a - "action" >> b``: ``b`` follows ``a`` on ``action``."""
+        if not isinstance(action, str):
+            raise TypeError(f"node - action takes a str action, not {type(action).__name__} (write a - \"name\" >> b)")
+        return _Transition(self, action or DEFAULT_ACTION)
+
+    def then(self, action: str, other: Node | None) -> Node | None:
+        """Make ``other`` this node's own successor on ``action`` (``None`` ends the flow
+        there), in every flow the node is in; a flow's ``connect`` for the same action wins."""
+        if other is not None and not isinstance(other, Node):
+            raise TypeError(f"a node's successor must be a Node, not {type(other).__name__}")
+        if not isinstance(action, str):
+            raise TypeError(f"action must be a str, not {type(action).__name__}")
+        if self._successors is None:
+            self._successors = {}
+        self._successors[action or DEFAULT_ACTION] = other
+        _successors_changed()
+        return other
+
+    @property
+    def own_successors(self) -> dict[str, Node | None]:
+        """A copy of the successors set with ``>>`` (action → node)."""
+        return dict(self._successors or {})
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+class _Transition:
+    """``node - "action"``, waiting for ``>> target``."""
+
+    __slots__ = ("action", "source")
+
+    def __init__(self, source: Node, action: str) -> None:
+        self.source = source
+        self.action = action
+
+    def __rshift__(self, other: Node) -> Node:
+        target = self.source.then(self.action, other)
+        assert target is not None
+        return target
+
+
+# Bumped by every ``>>``: flows rebuild their route tables when it moved (one int compare a run).
+successor_version = [0]
+
+
+def _successors_changed() -> None:
+    successor_version[0] += 1
 
 
 @runtime_checkable
@@ -278,6 +363,8 @@ def _retry(
     if _stops_run(error, signal):
         raise error
     if node._per_item_retries:
+        if isinstance(error, _ALREADY_DESCRIBED):
+            raise error
         raise NodeError(node, "exec", 1, error) from error
     gate = ctx._gate
     attempt = 1
@@ -286,7 +373,8 @@ def _retry(
         if attempt >= max_attempts:
             break
         wait = node.get_wait()
-        if emit is not None:
+        # A failure raised inside a sub-flow was reported where it happened: one failure, one entry.
+        if emit is not None and not isinstance(error, _ALREADY_DESCRIBED):
             event = (ExecFailed, header, monotonic(), attempt, max_attempts, error, wait)
             emit(event)
             if gate.armed:
@@ -302,7 +390,7 @@ def _retry(
             if _stops_run(exc, signal):
                 raise
             error = exc
-    if emit is not None:
+    if emit is not None and not isinstance(error, _ALREADY_DESCRIBED):
         event = (ExecFailed, header, monotonic(), attempt, max(max_attempts, attempt), error, 0.0)
         emit(event)
         if gate.armed:
@@ -421,6 +509,8 @@ def drive_observed(
             if frame is None:
                 frame = frames[nid] = _frame(node, ctx, base)
             header, node_ctx = frame
+            if signal.error is not None:  # nothing starts after cancellation
+                raise _fresh(signal.error)
             cell.header = header
             phase = "prep"
             try:

@@ -35,8 +35,10 @@ class SharedStore:
         self._data: dict[str, Any] = dict(initial) if initial else {}
         self._lock = threading.RLock()
         self._watchers: tuple[StoreWatcher, ...] = ()
-        # The fast path of `get`: the dict's own C method, bound once.
-        self.get = self._data.get
+        if type(self).get is SharedStore.get:
+            # The fast path of `get`: the dict's own C method, bound once (a subclass that
+            # overrides `get` keeps its override).
+            self.get = self._data.get  # type: ignore[method-assign]
 
     def get(self, key: str, default: Any = None) -> Any:  # shadowed per instance by dict.get
         """The value under ``key``, or ``default`` when it is missing."""
@@ -125,6 +127,50 @@ class SharedStore:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
+
+    # -- the rest of the Mapping interface, and dict habits --------------------------------
+    def items(self) -> list[tuple[str, Any]]:
+        """A snapshot of ``(key, value)`` pairs."""
+        with self._lock:
+            return list(self._data.items())
+
+    def values(self) -> list[Any]:
+        """A snapshot of the values."""
+        with self._lock:
+            return list(self._data.values())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SharedStore):
+            return self.get_all() == other.get_all()
+        if isinstance(other, Mapping):
+            return self.get_all() == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def pop(self, key: str, *default: Any) -> Any:
+        """Remove ``key`` and return its value; without a default, a missing key is ``KeyError``."""
+        if len(default) > 1:
+            raise TypeError(f"pop expected at most 2 arguments, got {1 + len(default)}")
+        with self._lock:
+            if key not in self._data:
+                if default:
+                    return default[0]
+                raise KeyError(key)
+            value = self._data.pop(key)
+            if self._watchers:
+                self._notify(key, None, True)
+            return value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """The value under ``key``; when missing, store ``default`` there first and return it."""
+        with self._lock:
+            if key in self._data:
+                return self._data[key]
+            self._data[key] = default
+            if self._watchers:
+                self._notify(key, default, False)
+            return default
 
     def __repr__(self) -> str:
         return f"SharedStore({self.get_all()!r})"
@@ -270,6 +316,8 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         tp = origin
     if not isinstance(tp, type):
         raise BindError(f"cannot bind {where!r}: {tp!r} is not a type")
+    if isinstance(value, bool) and tp in (int, float):
+        raise BindError(f"cannot bind {where!r} to {tp.__name__}: got a bool ({value!r})")
     if isinstance(value, tp):
         return value
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
@@ -343,3 +391,8 @@ def _short(value: Any, limit: int = 60) -> str:
     except Exception:
         text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# A Mapping by registration: isinstance(store, Mapping) holds, and the class keeps a plain
+# metaclass (an ABC's isinstance checks would cost the hot path of run()).
+Mapping.register(SharedStore)

@@ -380,31 +380,13 @@ def _first_line(text: str) -> str:
 
 
 # -- naming and discovery ------------------------------------------------------------------
-def _is_auto_named(node: Node) -> bool:
-    """True when nobody chose this node's name: it is the class name or the exec function's.
-
-    ``Node.__init__`` marks defaulted names with ``_auto_name = True`` and leaves the flag
-    unset when a name was given; a subclass that sets ``name`` as a class attribute chose it too.
-    """
-    state = getattr(node, "__dict__", {})
-    flag = state.get("_auto_name")
-    if flag is None:  # a name was given, or a subclass skipped Node.__init__
-        return "name" not in state and type(node).name == type(node).__name__
-    if not flag:
-        return False
-    if "name" in state:  # functional node: named after its exec/process function
-        return True
-    return type(node).name == type(node).__name__
-
-
 def _name_nodes(module: ModuleType, user_modules: dict[str, ModuleType]) -> None:
     """Give each unnamed module-level node the name of the variable holding it (main module first)."""
     modules = [module] + [m for m in user_modules.values() if m is not module]
     for source in modules:
         for var, value in list(vars(source).items()):
-            if isinstance(value, Node) and not var.startswith("__") and _is_auto_named(value):
-                value.name = var
-                value._auto_name = False
+            if isinstance(value, Node) and not var.startswith("__") and not value.name_chosen:
+                value.adopt_name(var)
 
 
 def _named_entry(module: ModuleType, path: Path, wanted: str) -> FlowEntry:
@@ -533,10 +515,7 @@ def _contained_ids(node: Node, seen: set[int] | None = None) -> set[int]:
         return seen
     seen.add(id(node))
     if isinstance(node, Flow):
-        members = node.nodes() + list(node._sources.values())
-        for action_map in node._transitions.values():
-            members.extend(target for target in action_map.values() if target is not None)
-        for member in members:
+        for member in node.members():
             _contained_ids(member, seen)
     return seen
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import node as _node_module
 from .context import Context
 from .errors import FlytError
-from . import node as _node_module
 from .node import DEFAULT_ACTION, Node, drive, drive_observed
 from .store import SharedStore
 
@@ -37,7 +37,9 @@ class Flow(Node):
         self._transitions: dict[int, dict[str, Node | None]] = {}
         self._sources: dict[int, Node] = {}
         # See _route_table: (fast table, keyed by id?, id-keyed table, successor version).
-        self._routes: tuple[dict[Any, dict[str, Node | None]], bool, dict[int, dict[str, Node | None]], int] | None = None
+        self._routes: tuple[dict[Any, dict[str, Node | None]], bool, dict[int, dict[str, Node | None]], int] | None = (
+            None
+        )
 
     @property
     def start(self) -> Node | None:

@@ -15,7 +15,6 @@ from typing import Any, Protocol, runtime_checkable
 
 from .context import Context, _fresh, new_run_id
 from .errors import BatchError, Cancelled, DeadlineExceeded, NodeError
-from .phases import check_class, check_phase
 from .events import (
     ExecFailed,
     FallbackUsed,
@@ -28,6 +27,7 @@ from .events import (
     RunStarted,
     StoreChanged,
 )
+from .phases import check_class, check_phase
 from .store import SharedStore
 
 DEFAULT_ACTION = "default"
@@ -93,7 +93,9 @@ class Node:
                 if not callable(fn):
                     raise TypeError(f"Node({label}=...) must be callable, not {type(fn).__name__}")
                 phase = "exec_fallback" if label == "fallback" else label
-                check_phase(f"node {name or getattr(exec, '__name__', None) or type(self).__name__!r}", phase, fn, method=False)
+                check_phase(
+                    f"node {name or getattr(exec, '__name__', None) or type(self).__name__!r}", phase, fn, method=False
+                )
         # Functions become instance attributes: calling them costs what a method call costs.
         if prep is not None:
             self.prep = prep  # type: ignore[method-assign]
@@ -185,7 +187,7 @@ class Node:
     def __sub__(self, action: str) -> _Transition:
         """``a - "action" >> b``: ``b`` follows ``a`` on ``action``."""
         if not isinstance(action, str):
-            raise TypeError(f"node - action takes a str action, not {type(action).__name__} (write a - \"name\" >> b)")
+            raise TypeError(f'node - action takes a str action, not {type(action).__name__} (write a - "name" >> b)')
         return _Transition(self, action or DEFAULT_ACTION)
 
     def then(self, action: str, other: Node | None) -> Node | None:

@@ -30,7 +30,7 @@ def _is_async(fn: Any) -> bool:
         fn = fn.func
     if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
         return True
-    call = getattr(type(fn), "__call__", None)
+    call = type(fn).__dict__.get("__call__") or getattr(type(fn), "__call__", None)  # noqa: B004
     return not inspect.isfunction(fn) and not inspect.ismethod(fn) and inspect.iscoroutinefunction(call)
 
 
@@ -41,8 +41,7 @@ def check_phase(owner: str, phase: str, fn: Callable[..., Any], *, method: bool)
     spelled = f"({'self, ' if method else ''}{', '.join(expected)})"
     if _is_async(fn):
         raise TypeError(
-            f"{owner}: {phase} is an async def; async phases are not supported yet; "
-            f"write a plain def {phase}{spelled}"
+            f"{owner}: {phase} is an async def; async phases are not supported yet; write a plain def {phase}{spelled}"
         )
     try:
         signature = inspect.signature(fn)
@@ -54,7 +53,11 @@ def check_phase(owner: str, phase: str, fn: Callable[..., Any], *, method: bool)
     except TypeError:
         raise TypeError(
             f"{owner}: {phase} must take {spelled}, but is defined as {phase}{signature}"
-            + (" (the engine passes a Context first: add ctx)" if "ctx" in expected and "ctx" not in signature.parameters else "")
+            + (
+                " (the engine passes a Context first: add ctx)"
+                if "ctx" in expected and "ctx" not in signature.parameters
+                else ""
+            )
         ) from None
 
 

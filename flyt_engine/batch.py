@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 from time import monotonic
 from typing import Any
 
-from .batch_run import BatchItems, BatchResults, BatchRun, _ItemCancelled
-from .context import Context, _fresh
+from .attempts import Next, after_failure
+from .batch_run import BatchItems, BatchResults, BatchRun, Halt, _ItemCancelled
+from .context import Context
 from .errors import BatchError, FlytError
 from .events import ExecFailed, FallbackUsed
 from .flow import Flow
@@ -121,26 +122,26 @@ class _BatchBase(Node):
         raise NotImplementedError  # pragma: no cover - abstract
 
     def _retry_item(self, ctx: Context, items: BatchItems, index: int, error: Exception, emit: Any) -> Any:
-        """Retry item ``index`` after a failed first attempt, then fall back; raise its error."""
+        """Retry item ``index`` after a failed first attempt, then fall back; raise its error
+        (``attempts.py`` decides, as for a node's exec)."""
         signal = ctx._signal
         attempt = 1
         while True:
-            max_attempts = self.get_max_retries()
-            if attempt >= max_attempts:
-                break
-            wait = self.get_wait()
+            step, max_attempts, wait = after_failure(self, attempt, error, signal)
+            if step is Next.STOP:
+                if signal.error is None:  # the item ended the run: the whole batch stops
+                    raise Halt(error)  # type: ignore[arg-type]
+                raise error
             self._report_failure(ctx, index, attempt, max_attempts, error, wait, emit)
+            ctx.check()  # a cancelled run neither retries nor falls back
+            if step is Next.FALL_BACK:
+                return self._fallback_item(ctx, items, index, error, emit)
             ctx.sleep(wait)
             attempt += 1
             try:
                 return self._call_item(ctx, items, index)
             except Exception as exc:
-                if signal.error is not None:
-                    raise _fresh(signal.error) from exc
                 error = exc
-        self._report_failure(ctx, index, attempt, max(attempt, max_attempts), error, 0.0, emit)
-        ctx.check()  # a cancelled run never falls back
-        return self._fallback_item(ctx, items, index, error, emit)
 
     def _fallback_item(self, ctx: Context, items: BatchItems, index: int, error: BaseException, emit: Any) -> Any:
         result = self.exec_fallback(items[index], error)

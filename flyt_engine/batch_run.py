@@ -23,6 +23,7 @@ from queue import Empty, SimpleQueue
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
+from .attempts import Next, after_failure
 from .context import _NEVER, Context, _fresh
 from .errors import Cancelled, FlytError, WorkerLost
 from .events import BatchFinished, BatchItemFinished, BatchStarted
@@ -51,6 +52,15 @@ class _ItemCancelled(Cancelled):
     """An item that did not finish: the batch was cancelled, or ``fail_fast`` skipped it."""
 
 
+class Halt(Exception):
+    """An item raised a ``Cancelled`` that ends the run (``attempts.stops_run``) while the
+    batch's context is live: the batch stops as if cancelled and raises ``error``."""
+
+    def __init__(self, error: Cancelled) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 class BatchRun:
     """One execution of a batch: schedules the items and collects results and errors."""
 
@@ -67,7 +77,8 @@ class BatchRun:
         self.finished = bytearray(total)  # 1: the item finished, ok or failed
         self.failed = 0
         self.done = 0
-        self.stop = False  # fail_fast tripped
+        self.stop = False  # fail_fast tripped, or an item halted the batch
+        self.halted: Cancelled | None = None  # the Cancelled an item ended the run with
         self.lock = threading.Lock()
         self.emit = ctx._emit
         self.path = ctx._path
@@ -126,11 +137,13 @@ class BatchRun:
             else:
                 self.run_sequential()
         except Cancelled as exc:
-            if ctx._signal.error is None:  # pragma: no cover - every mode re-raises only the context's
+            if ctx._signal.error is None and exc is not self.halted:  # pragma: no cover
                 raise
             cancelled = exc
         if cancelled is None and ctx._signal.error is not None:
             cancelled = _fresh(ctx._signal.error)
+        if cancelled is None and self.halted is not None:
+            cancelled = self.halted
         results = self.results
         if len(results) < self.total:  # the hot loop stopped early
             results.extend([None] * (self.total - len(results)))
@@ -210,10 +223,10 @@ class BatchRun:
                     try:
                         self._recover(index, exc, monotonic())
                         continue
-                    except Cancelled:  # cancelled while retrying
+                    except Cancelled:  # cancelled while retrying, or the item halted the batch
                         pass
                 self._hot_stopped(index)
-                raise _fresh(signal.error)
+                raise self.halted if self.halted is not None else _fresh(signal.error)
         if signal.error is not None:
             self._hot_stopped(len(results))
             raise _fresh(signal.error)
@@ -242,6 +255,9 @@ class BatchRun:
         """Retries, waits and the fallback of one item after its first failed attempt."""
         try:
             result = self.owner._retry_item(self.ctx, self.items, index, error, self.emit)
+        except Halt as halt:
+            self.halt(halt.error)
+            raise halt.error from None
         except Exception as exc:
             if self.ctx._signal.error is not None:
                 if isinstance(exc, Cancelled):
@@ -250,6 +266,13 @@ class BatchRun:
             self.finish(index, None, exc, started)
         else:
             self.finish(index, result, None, started)
+
+    def halt(self, error: Cancelled) -> None:
+        """An item ended the run: schedule nothing more; ``execute`` raises ``error``."""
+        with self.lock:
+            if self.halted is None:
+                self.halted = error
+            self.stop = True
 
     # -- concurrent, on threads ------------------------------------------------------------
     def run_on_threads(self) -> None:
@@ -404,18 +427,24 @@ class BatchRun:
         if self.ctx._signal.error is not None:
             return
         owner = self.owner
-        max_attempts = owner.get_max_retries()
-        if attempt < max_attempts:
-            wait = owner.get_wait()
+        step, max_attempts, wait = after_failure(owner, attempt, error, self.ctx._signal)
+        if step is Next.STOP:
+            self.halt(error)  # type: ignore[arg-type]  # STOP is only ever a Cancelled
+            return
+        if step is Next.RETRY:
             owner._report_failure(self.ctx, index, attempt, max_attempts, error, wait, self.emit)
             heapq.heappush(retries, (monotonic() + wait, index, attempt + 1, first))
             return
-        self._give_up(index, attempt, error, first)
+        self._give_up(index, attempt, error, first, max_attempts)
 
-    def _give_up(self, index: int, attempt: int, error: BaseException, first: float) -> None:
+    def _give_up(
+        self, index: int, attempt: int, error: BaseException, first: float, max_attempts: int | None = None
+    ) -> None:
         """The last attempt failed: report it, call the fallback, finish the item."""
         owner = self.owner
-        owner._report_failure(self.ctx, index, attempt, max(attempt, owner.get_max_retries()), error, 0.0, self.emit)
+        if max_attempts is None:
+            max_attempts = max(attempt, owner.get_max_retries())
+        owner._report_failure(self.ctx, index, attempt, max_attempts, error, 0.0, self.emit)
         try:
             result = owner._fallback_item(self.ctx, self.items, index, error, self.emit)
         except Exception as exc:

@@ -3,7 +3,7 @@
 The driver exists twice, on purpose: ``drive`` for unobserved runs (the hot path:
 three phase calls, three falsy cancellation checks, nothing else) and ``drive_observed``
 for runs whose context has observers (the same rules, plus an event at every checkpoint).
-Both share the retry/fallback slow path in ``_retry``.
+Both share the retry/fallback slow path in ``_retry``, which follows ``attempts.py``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from collections.abc import Callable
 from time import monotonic
 from typing import Any, Protocol, runtime_checkable
 
+from .attempts import Next, after_failure, stops_run
 from .context import Context, _fresh, new_run_id
-from .errors import BatchError, Cancelled, DeadlineExceeded, NodeError
+from .errors import BatchError, Cancelled, NodeError
 from .events import (
     ExecFailed,
     FallbackUsed,
@@ -341,68 +342,45 @@ def _check_action(node: Node, action: Any, attempts: int) -> str:
     raise NodeError(node, "post", attempts, error) from error
 
 
-def _stops_run(error: BaseException, signal: Any) -> bool:
-    """Whether an exec error ends the run instead of counting as a failed attempt.
-
-    ``Cancelled`` passes through unwrapped, except a ``DeadlineExceeded`` from a timeout
-    the node set itself while the run goes on: that is an ordinary failure, retried and
-    handed to the fallback as in Go (the seed's Timeout Handling pattern).
-    """
-    if not isinstance(error, Cancelled):
-        return False
-    return signal.error is not None or not isinstance(error, DeadlineExceeded)
-
-
 def _retry(
     node: Node, ctx: Context, prep_result: Any, error: Exception, emit: Any, header: tuple[Any, ...]
 ) -> tuple[Any, int]:
-    """After a failed first attempt: retry while allowed, then fall back.
+    """After a failed first attempt: retry while allowed, then fall back (``attempts.py``).
 
     Returns ``(exec_result, attempts)``; raises ``Cancelled`` or ``NodeError(phase="exec")``.
-    ``get_max_retries()`` and ``get_wait()`` are read again before each decision.
     """
     signal = ctx._signal
-    if _stops_run(error, signal):
-        raise error
-    if node._per_item_retries:
+    if node._per_item_retries and not stops_run(error, signal):  # a batch's own failure is final
         if isinstance(error, _ALREADY_DESCRIBED):
             raise error
         raise NodeError(node, "exec", 1, error) from error
     gate = ctx._gate
     attempt = 1
     while True:
-        max_attempts = node.get_max_retries()
-        if attempt >= max_attempts:
-            break
-        wait = node.get_wait()
+        step, max_attempts, wait = after_failure(node, attempt, error, signal)
+        if step is Next.STOP:
+            raise error
         # A failure raised inside a sub-flow was reported where it happened: one failure, one entry.
         if emit is not None and not isinstance(error, _ALREADY_DESCRIBED):
             event = (ExecFailed, header, monotonic(), attempt, max_attempts, error, wait)
             emit(event)
             if gate.armed:
                 gate(event)
-        if signal.error is not None:
+        if signal.error is not None:  # a cancelled run neither retries nor falls back
             raise _fresh(signal.error)
+        if step is Next.FALL_BACK:
+            break
         if wait > 0:
             ctx.sleep(wait)
         attempt += 1
         try:
             return node.exec(ctx, prep_result), attempt
         except Exception as exc:
-            if _stops_run(exc, signal):
-                raise
             error = exc
-    if emit is not None and not isinstance(error, _ALREADY_DESCRIBED):
-        event = (ExecFailed, header, monotonic(), attempt, max(max_attempts, attempt), error, 0.0)
-        emit(event)
-        if gate.armed:
-            gate(event)
-    if signal.error is not None:  # a cancelled run never falls back
-        raise _fresh(signal.error)
     try:
         result = node.exec_fallback(prep_result, error)
     except Exception as exc:
-        if isinstance(exc, _ALREADY_DESCRIBED) or _stops_run(exc, signal):
+        if isinstance(exc, _ALREADY_DESCRIBED) or stops_run(exc, signal):
             raise
         raise NodeError(node, "exec", attempt, exc) from exc
     if emit is not None:

@@ -348,3 +348,70 @@ def test_name_chosen_and_adopt_name():
 
     assert not Plain().name_chosen
     assert Named().name_chosen
+
+
+# -- one retry policy (attempts.py) for nodes and batch items ----------------------------------
+def _cancels_own_child(ctx, value):
+    child, cancel = ctx.with_cancel()
+    cancel()
+    child.check()  # raises Cancelled: not the run's cancellation, not a deadline
+
+
+def _own_deadline(ctx, value):
+    child, _ = ctx.with_timeout(0)
+    child.check()  # raises DeadlineExceeded from a timeout the phase set itself
+
+
+def _node_outcome(fn):
+    calls, fallbacks = [], []
+
+    def exec_(ctx, p):
+        calls.append(1)
+        return fn(ctx, p)
+
+    node = Node(exec=exec_, max_retries=3, fallback=lambda p, e: fallbacks.append(e) or "fb", name="n")
+    try:
+        outcome = run(node)
+    except BaseException as exc:
+        outcome = exc
+    return type(outcome), len(calls), len(fallbacks)
+
+
+def _batch_outcome(fn, mode):
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls, fallbacks = [], []
+
+    def process(ctx, item):
+        calls.append(item)
+        return fn(ctx, item)
+
+    kwargs = {"concurrent": mode != "sequential"}
+    executor = ThreadPoolExecutor(2) if mode == "executor" else None
+    node = BatchNode(
+        process, max_retries=3, fallback=lambda item, e: fallbacks.append(e) or "fb", executor=executor, **kwargs
+    )
+    try:
+        run(node, SharedStore({"items": [1]}))
+        outcome = None
+    except BaseException as exc:
+        outcome = exc
+    finally:
+        if executor is not None:
+            executor.shutdown()
+    return type(outcome), len(calls), len(fallbacks)
+
+
+@pytest.mark.parametrize("mode", ["sequential", "threads", "executor"])
+def test_a_cancelled_child_context_ends_the_run_for_nodes_and_batch_items_alike(mode):
+    node_kind, node_calls, node_fallbacks = _node_outcome(_cancels_own_child)
+    batch_kind, batch_calls, batch_fallbacks = _batch_outcome(_cancels_own_child, mode)
+    assert node_kind is Cancelled and batch_kind is Cancelled
+    assert node_calls == batch_calls == 1  # not retried
+    assert node_fallbacks == batch_fallbacks == 0  # no fallback
+
+
+@pytest.mark.parametrize("mode", ["sequential", "threads", "executor"])
+def test_an_own_deadline_is_retried_then_falls_back_for_nodes_and_batch_items_alike(mode):
+    assert _node_outcome(_own_deadline) == (str, 3, 1)
+    assert _batch_outcome(_own_deadline, mode) == (type(None), 3, 1)

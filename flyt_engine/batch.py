@@ -16,7 +16,7 @@ from typing import Any
 from .attempts import Next, after_failure
 from .batch_run import BatchItems, BatchResults, BatchRun, Halt, _ItemCancelled
 from .context import Context
-from .errors import BatchError, FlytError
+from .errors import BatchError, FlytError, error_text
 from .events import ExecFailed, FallbackUsed
 from .flow import Flow
 from .node import _NO_TRANSITIONS, Node, drive, drive_observed
@@ -425,7 +425,7 @@ def _make_flow(flow_factory: Callable[[], Node], batch_name: str, index: int | N
     try:
         flow = flow_factory()
     except Exception as exc:
-        raise FlytError(f"{where}: flow_factory raised {type(exc).__name__}: {exc}") from exc
+        raise FlytError(f"{where}: flow_factory raised {error_text(exc)}") from exc
     if not isinstance(flow, Node):
         raise FlytError(f"{where}: flow_factory must return a Flow (or a Node), not {type(flow).__name__}")
     return flow

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from .attempts import Next, after_failure
 from .context import _NEVER, Context, _fresh
-from .errors import Cancelled, FlytError, WorkerLost
+from .errors import Cancelled, FlytError, WorkerLost, error_text
 from .events import BatchFinished, BatchItemFinished, BatchStarted
 from .store import SharedStore
 
@@ -453,7 +453,7 @@ class BatchRun:
             self.finish(index, result, None, first)
 
     def _lost(self, index: int, error: BaseException) -> WorkerLost:
-        lost = WorkerLost(f"batch {self.name!r} item #{index}: {str(error) or type(error).__name__}")
+        lost = WorkerLost(f"batch {self.name!r} item #{index}: {error_text(error)}")
         lost.__cause__ = error.__cause__ if isinstance(error, WorkerLost) and error.__cause__ else error
         return lost
 
@@ -461,7 +461,7 @@ class BatchRun:
         if isinstance(error, BrokenExecutor):
             return self._lost(index, error)
         failure = FlytError(
-            f"batch {self.name!r} item #{index}: could not submit it to the executor: {type(error).__name__}: {error}"
+            f"batch {self.name!r} item #{index}: could not submit it to the executor: {error_text(error)}"
         )
         failure.__cause__ = error
         return failure

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .deadlines import TIMER
 from .errors import Cancelled, DeadlineExceeded
 
 Observer = Callable[[Any], None]
@@ -22,14 +23,14 @@ Observer = Callable[[Any], None]
 class _Signal:
     """Cancellation state shared by a context and the children derived for values."""
 
-    __slots__ = ("__weakref__", "_children", "_event", "_parent", "_timer", "error")
+    __slots__ = ("__weakref__", "_children", "_event", "_parent", "_timed", "error")
 
     def __init__(self, parent: _Signal | None) -> None:
         self.error: Cancelled | None = None
         self._event = threading.Event()
         self._children: set[_Signal] = set()
         self._parent = parent
-        self._timer: threading.Timer | None = None
+        self._timed = False  # a deadline for it waits in the one timer (deadlines.py)
         if parent is not None:
             with _LOCK:
                 if parent.error is None:
@@ -46,9 +47,9 @@ class _Signal:
             self._children.clear()
             if self._parent is not None:
                 self._parent._children.discard(self)
-            timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
+            timed, self._timed = self._timed, False
+        if timed and not isinstance(error, DeadlineExceeded):
+            TIMER.discarded()
         self._event.set()
         for child in children:
             child.cancel(error)
@@ -167,10 +168,8 @@ class Context:
         elif seconds > _MAX_WAIT:
             pass  # beyond what a timer can wait (math.inf: no deadline); cancel() still works
         elif signal.error is None:
-            timer = threading.Timer(seconds, signal.cancel, (DeadlineExceeded("context deadline exceeded"),))
-            timer.daemon = True
-            signal._timer = timer
-            timer.start()
+            signal._timed = True
+            TIMER.schedule(deadline, signal, DeadlineExceeded("context deadline exceeded"))
         return child, cancel
 
     @property

@@ -48,7 +48,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "flyt_engine.dask needs Dask: install the [dask] extra (pip install 'flyt-python[dask]')"
     ) from exc
 
-from .errors import FlytError, WorkerLost
+from .errors import FlytError, WorkerLost, error_text
 
 __all__ = ["DaskExecutor", "WorkerLost", "executor", "ships_by_value"]
 
@@ -265,7 +265,7 @@ def _decode(raw: bytes) -> tuple[Any, BaseException | None]:
     try:
         kind, value = pickle.loads(raw)
     except Exception as exc:
-        error = FlytError(f"the outcome sent back by the Dask worker could not be read: {type(exc).__name__}: {exc}")
+        error = FlytError(f"the outcome sent back by the Dask worker could not be read: {error_text(exc)}")
         error.__cause__ = exc
         return None, error
     if kind == "ok":
@@ -418,7 +418,7 @@ def _run_payload(code: bytes, data: bytes) -> bytes:
         args, kwargs = pickle.loads(data)
     except BaseException as exc:
         error = FlytError(
-            f"the Dask worker could not load the item's code: {type(exc).__name__}: {exc} "
+            f"the Dask worker could not load the item's code: {error_text(exc)} "
             "(is every library it imports installed on the workers?)"
         )
         return _pack_error(error, exc)
@@ -430,7 +430,7 @@ def _run_payload(code: bytes, data: bytes) -> bytes:
         return cloudpickle.dumps(("ok", value))
     except BaseException as exc:
         error = TypeError(
-            f"the item's result, a {type(value).__name__}, cannot be sent back from the Dask worker: {exc}"
+            f"the item's result, a {type(value).__name__}, cannot be sent back from the Dask worker: {error_text(exc)}"
         )
         return _pack_error(error, exc)
 
@@ -463,7 +463,7 @@ def _pack_error(error: BaseException, original: BaseException) -> bytes:
     try:
         return cloudpickle.dumps(("err", error))
     except BaseException as exc:
-        stand_in = FlytError(f"{type(error).__name__}: {error} (the exception itself could not be pickled: {exc})")
+        stand_in = FlytError(f"{error_text(error)} (the exception itself could not be pickled: {error_text(exc)})")
         stand_in.add_note(f"raised on Dask worker {where}:\n{text}")
         return cloudpickle.dumps(("err", stand_in))
 

@@ -5,6 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 
+def error_text(error: BaseException | None, limit: int = 2000) -> str:
+    """``"Type: message"`` for any exception, never raising: an exception whose ``__str__``
+    raises (or returns a non-string) shows as ``<unprintable Type>``; long text is capped."""
+    if error is None:
+        return "failed"
+    name = _type_name(error)
+    try:
+        text = str(error)
+        if not isinstance(text, str):
+            raise TypeError("__str__ returned a non-string")
+    except BaseException:
+        return f"<unprintable {name}>"
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return f"{name}: {text}" if text else name
+
+
+def _type_name(error: BaseException) -> str:
+    try:
+        return type(error).__name__
+    except BaseException:  # pragma: no cover - a metaclass that refuses its own name
+        return "exception"
+
+
 class FlytError(Exception):
     """Base of every error the engine raises."""
 
@@ -30,7 +54,7 @@ class NodeError(FlytError):
         self.phase = phase
         self.attempts = attempts
         self.error = error
-        detail = f"{type(error).__name__}: {error}" if error is not None else "failed"
+        detail = error_text(error)
         super().__init__(
             f"node {self.node_name!r} failed in {phase} after {attempts} exec "
             f"attempt{'s' if attempts != 1 else ''}: {detail}"
@@ -55,7 +79,7 @@ class BatchError(FlytError):
         self.results = results
         self.node_name = node_name
         first = next(((i, e) for i, e in enumerate(errors) if e is not None), None)
-        detail = f" (first: item #{first[0]}: {type(first[1]).__name__}: {first[1]})" if first else ""
+        detail = f" (first: item #{first[0]}: {error_text(first[1])})" if first else ""
         where = f"batch {node_name!r}: " if node_name else ""
         super().__init__(f"{where}{message}{detail}")
 

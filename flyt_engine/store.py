@@ -12,7 +12,7 @@ import typing
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from .errors import BindError
+from .errors import BindError, error_text
 
 T = TypeVar("T")
 _MISSING = object()
@@ -231,7 +231,7 @@ class SharedStore:
         except BindError:
             raise
         except Exception as exc:  # a constructor or validator refused the value
-            raise BindError(f"cannot bind {key!r} to {_type_name(cls)}: {type(exc).__name__}: {exc}") from exc
+            raise BindError(f"cannot bind {key!r} to {_type_name(cls)}: {error_text(exc)}") from exc
 
     # -- engine hooks -------------------------------------------------------------------
     def _watch(self, watcher: StoreWatcher) -> None:
@@ -333,7 +333,7 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         try:
             return tp(**value)
         except TypeError as exc:
-            raise BindError(f"cannot bind {where!r} to {tp.__name__}: {exc}") from exc
+            raise BindError(f"cannot bind {where!r} to {tp.__name__}: {error_text(exc)}") from exc
     raise BindError(f"cannot bind {where!r} to {tp.__name__}: got {type(value).__name__} {_short(value)}")
 
 

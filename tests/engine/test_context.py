@@ -308,3 +308,22 @@ def test_huge_sleep_on_a_cancellable_context_is_not_an_overflow():
     with pytest.raises(Cancelled):
         ctx.sleep(1e15)
     timer.join()
+
+
+def test_pending_deadlines_share_one_timer_thread():
+    import threading
+
+    before = threading.active_count()
+    contexts = [Context.background().with_timeout(60 + i / 1000) for i in range(5000)]
+    assert threading.active_count() <= before + 1  # the one deadline thread, at most
+    for _, cancel in contexts:
+        cancel()
+    assert all(ctx.cancelled for ctx, _ in contexts)
+
+
+def test_the_earliest_deadline_fires_even_when_scheduled_after_later_ones():
+    late, _ = Context.background().with_timeout(30)
+    early, _ = Context.background().with_timeout(0.05)
+    with pytest.raises(DeadlineExceeded):
+        early.sleep(5)
+    assert not late.cancelled

@@ -122,3 +122,40 @@ def test_typed_getters_never_raise_on_odd_values():
     assert store.get_bool("w") is False
     assert store.get_list("w") is None
     assert store.get_dict("w") is None
+
+
+# -- errors whose text cannot be made (issue 15) -------------------------------------------------
+@pytest.mark.parametrize("phase", ["prep", "exec", "post", "fallback"])
+def test_unprintable_error_is_blamed_on_its_node_and_phase(phase):
+    from flyt_engine import Flow
+    from tests.hostile import UnprintableError
+
+    def boom(*args):
+        raise UnprintableError()
+
+    kwargs = {phase: boom}
+    if phase == "fallback":
+        kwargs["exec"] = boom
+    leaf = Node(name="leaf", **kwargs)
+    with pytest.raises(NodeError) as info:
+        run(Flow(Flow(leaf, name="inner"), name="outer"))
+    error = info.value
+    assert error.node is leaf
+    assert error.phase == ("exec" if phase == "fallback" else phase)
+    assert isinstance(error.__cause__, UnprintableError)
+    assert "<unprintable UnprintableError>" in str(error)
+
+
+def test_unprintable_batch_item_error_keeps_the_batch_error():
+    from flyt_engine import BatchError, BatchNode
+    from tests.hostile import UnprintableError
+
+    def process(ctx, item):
+        if item == 2:
+            raise UnprintableError()
+        return item
+
+    with pytest.raises(BatchError) as info:
+        run(BatchNode(process, name="b"), SharedStore({"items": [1, 2, 3]}))
+    assert "<unprintable UnprintableError>" in str(info.value)
+    assert isinstance(info.value.errors[1], UnprintableError)

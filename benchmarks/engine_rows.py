@@ -56,7 +56,7 @@ def engine_bare(steps: int) -> float:
 def engine_observed(steps: int) -> float:
     """The flow watched as the workbench watches it: a RunSession on this thread, pumped at
     30 Hz by another thread exactly as the app's timer does."""
-    from flyt_tui.session import RunSession, RunState
+    from flyt_tui.core.session import RunSession, RunState
 
     session = RunSession(loop_flow(steps), {})
     stop = threading.Event()

@@ -81,7 +81,7 @@ def current_session(app: Any) -> Any:
 
 def run_shown_done(app: Any) -> bool:
     """The run ended with ``done`` and the status line says so (the UI took in its events)."""
-    from flyt_tui.session import RunState
+    from flyt_tui.core.session import RunState
 
     session = current_session(app)
     if session is None or session.state is not RunState.DONE:

@@ -29,8 +29,8 @@ from textual.widgets import DataTable, Footer, TabbedContent, TabPane, Tree
 
 from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, PhaseStarted, StoreChanged
 
-from .format import error_line, format_duration, traceback_text
-from .history import NodeKey, RunHistory, Tick, is_iteration_marker
+from .core.format import error_line, format_duration, traceback_text
+from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker
 from .messages import FilesChanged, LoadFailed, ModuleLoaded, RunEnded
 from .widgets.batch_panel import BatchPanel
 from .widgets.event_log import (
@@ -202,7 +202,7 @@ class FlytApp(App[None]):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self, previous: Any) -> None:
         """Import the module (fresh on reload) and post the result; never touches widgets."""
-        from .loader import LoadError, load_module, reload_module
+        from .core.loading import LoadError, load_module, reload_module
 
         reloaded = previous is not None or self.loads > 0 or self.load_error is not None
         try:
@@ -263,10 +263,15 @@ class FlytApp(App[None]):
             self.status.set_reload(f"cannot draw {entry.name}: {error_line(exc, 80)}", "bold red")
             return
         self.entry = entry
-        self._reset_run_view(self._initial_store(), graph=(entry.flow, graph), reloaded=reloaded, logs=reset_logs)
-        if self.session is None or self.session.finished:
-            self.session = None
-            self.status.set_state("idle", "idle")
+        if reloaded and self.session is not None and self.session.finished:
+            # The last run's store, logs and status stay on screen until the next run.
+            self.flow_tree.show_graph(entry.flow, graph)
+            self.breakpoints &= self.flow_tree.node_names
+        else:
+            self._reset_run_view(self._initial_store(), graph=(entry.flow, graph), reloaded=reloaded, logs=reset_logs)
+            if self.session is None or self.session.finished:
+                self.session = None
+                self.status.set_state("idle", "idle")
         self.status.set_flow(entry.flow.name, f"{self.path.name}:{entry.name}")
         self.flow_tree.border_title = f"Flow · {self.path.name}"
         self._refresh_inspector()
@@ -291,7 +296,7 @@ class FlytApp(App[None]):
 
     @work(thread=True, group="watch", exit_on_error=False)
     def _watch(self, directory: Path) -> None:
-        from .reload import watch_python_files
+        from .core.reload import watch_python_files
 
         for paths in watch_python_files(directory, self._watch_stop):
             self.post_message(FilesChanged(set(paths)))
@@ -334,7 +339,7 @@ class FlytApp(App[None]):
         return self.session is not None and not self.session.finished
 
     def _start_run(self, mode: str) -> None:
-        from .session import RunSession
+        from .core.session import RunSession
 
         if self.entry is None:
             self.notify("no flow loaded", severity="warning")

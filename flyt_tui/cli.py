@@ -14,7 +14,7 @@ import click
 
 from flyt_engine import __version__
 
-from .loader import LoadError, check_path, parse_set_option, parse_target, read_store_file
+from .core.loading import LoadError, check_path, parse_set_option, parse_target, read_store_file
 
 EXIT_OK, EXIT_FLOW_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -121,8 +121,8 @@ def _headless(
     breakpoints: tuple[str, ...],
     as_json: bool,
 ) -> int:
+    from .core.loading import load_module
     from .headless import run_headless
-    from .loader import load_module
 
     try:
         loaded = load_module(path, attr=attr, flow_name=flow_name, store_file=store_file, overrides=overrides)

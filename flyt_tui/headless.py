@@ -33,8 +33,8 @@ from flyt_engine.events import (
     NodeFinished,
 )
 
-from .format import error_line, safe_repr
-from .history import is_iteration_marker, will_retry
+from .core.format import error_line, safe_repr
+from .core.history import is_iteration_marker, will_retry
 
 __all__ = ["FlowOutcome", "ProgressDisplay", "run_headless", "to_jsonable"]
 

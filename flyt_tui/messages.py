@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from .loader import LoadedModule, LoadError
-    from .session import RunSession
+    from .core.loading import LoadedModule, LoadError
+    from .core.session import RunSession
 
 
 @dataclass

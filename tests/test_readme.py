@@ -23,7 +23,7 @@ def test_readme_example_runs(tmp_path, capsys):
 
 
 def test_readme_example_opens_in_the_loader(tmp_path):
-    from flyt_tui.loader import load_module
+    from flyt_tui.core.loading import load_module
 
     path = tmp_path / "crawl.py"
     path.write_text(example_source(), encoding="utf-8")

@@ -16,8 +16,8 @@ import pytest
 
 from flyt_engine import Context, NodeError, SharedStore
 from flyt_engine.events import BatchStarted, ExecFailed, FallbackUsed, NodeFinished, NodeStarted
+from flyt_tui.core.loading import load_module
 from flyt_tui.headless import run_headless
-from flyt_tui.loader import load_module
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_flows"
 ORDERS = SAMPLES / "data" / "orders.csv"

@@ -11,8 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Label, ProgressBar, Static
 
-from ..format import format_duration, format_rate
-from ..history import BatchRecord
+from ..core.format import format_duration, format_rate
+from ..core.history import BatchRecord
 
 
 class BatchBar(Horizontal):

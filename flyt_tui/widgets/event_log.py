@@ -28,8 +28,8 @@ from flyt_engine.events import (
     StoreChanged,
 )
 
-from ..format import error_line, format_duration, safe_repr, traceback_text, user_error
-from ..history import will_retry
+from ..core.format import error_line, format_duration, safe_repr, traceback_text, user_error
+from ..core.history import will_retry
 
 Entry = tuple[tuple[str, ...], Text]
 

@@ -19,8 +19,8 @@ from textual.widgets.tree import TreeNode
 from flyt_engine.graph import Graph, GraphNode, kind_of
 from flyt_engine.node import Node
 
-from ..format import error_line, format_duration, user_error
-from ..history import NodeKey, NodeRecord, NodeState, RunHistory
+from ..core.format import error_line, format_duration, user_error
+from ..core.history import NodeKey, NodeRecord, NodeState, RunHistory
 
 _BADGES = {"flow": "flow", "batch_node": "batch", "batch_flow": "batch flow"}
 _ICONS = {

@@ -14,8 +14,8 @@ from textual.widgets import Static
 
 from flyt_engine import SharedStore
 
-from ..format import error_line, format_duration, pretty_lines, type_name, user_error
-from ..history import NodeRecord, NodeState
+from ..core.format import error_line, format_duration, pretty_lines, type_name, user_error
+from ..core.history import NodeRecord, NodeState
 
 _MAX_LINES = 10
 _ERROR_LINES = 60

@@ -18,7 +18,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 from flyt_engine.events import StoreChanged
 
-from ..format import safe_repr, type_name
+from ..core.format import safe_repr, type_name
 
 HIGHLIGHT_SECONDS = 1.0
 _HIGHLIGHT = "bold on #1e4620"

@@ -139,3 +139,12 @@ def test_flow_attributes():
     flow = flyt_engine.Flow()
     assert flow.start is None
     assert isinstance(flow, flyt_engine.Node)
+
+
+def test_workbench_core_never_imports_textual():
+    """flyt_tui/core is what is not drawing: every module of it imports without textual."""
+    core = ROOT / "flyt_tui" / "core"
+    modules = sorted(f"flyt_tui.core.{p.stem}" for p in core.glob("*.py") if p.stem != "__init__")
+    assert {"flyt_tui.core.loading", "flyt_tui.core.session", "flyt_tui.core.format"} <= set(modules)
+    report = _loaded_after("import " + ", ".join(modules))
+    assert not [name for name in report["added"] if name.split(".")[0] == "textual"]

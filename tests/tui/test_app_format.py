@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flyt_tui.format import error_line, format_duration, pretty_lines, safe_repr, traceback_text, user_error
+from flyt_tui.core.format import error_line, format_duration, pretty_lines, safe_repr, traceback_text, user_error
 
 
 class Raises:

@@ -6,7 +6,7 @@ import sys
 
 from flyt_engine import BatchFlow, BatchNode, Context, Flow, Node, SharedStore, run
 from flyt_engine.events import NodeFailed, PhaseFinished, StoreChanged
-from flyt_tui.history import RECENT_EVENTS, NodeState, RunHistory, template_path
+from flyt_tui.core.history import RECENT_EVENTS, NodeState, RunHistory, template_path
 
 
 def record_run(flow, store=None):

@@ -177,3 +177,24 @@ async def test_r_during_a_run_with_a_pending_change_runs_the_new_code(flow_copy)
         await wait_state(pilot, "done")
         assert old.finished and app.session is not old
         assert app.store_table.writer_of("saved") == "newer"
+
+
+async def test_a_pending_reload_keeps_the_stopped_runs_store_and_logs(flow_copy):
+    path = flow_copy("basic")
+    app = FlytApp(path, watch=True, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        select_node(app, "validate")
+        await pilot.press("b", "r")
+        await wait_state(pilot, "paused")
+        assert app.store_table.writer_of("rows") == "fetch"
+        events_before = len(app.history.nodes)
+        new = path.read_text().replace("save = Save()", "save = Save(name='after_stop')")
+        await edit_until(pilot, path, new, lambda: app.reload_pending)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.loads == 2, what="the reload after the stop")
+        await pilot.pause()
+        assert "after_stop" in tree_text(app)
+        assert app.status.state == "stopped"
+        assert app.store_table.writer_of("rows") == "fetch"  # the stopped run's store is still shown
+        assert len(app.history.nodes) == events_before

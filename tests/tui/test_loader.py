@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flyt_engine import BatchNode, Flow, SharedStore
-from flyt_tui.loader import (
+from flyt_tui.core.loading import (
     LoadError,
     entry_by_name,
     load_module,

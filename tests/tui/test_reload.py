@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from flyt_tui.reload import watch_python_files
+from flyt_tui.core.reload import watch_python_files
 
 LIVENESS = 10.0  # generous bound for "eventually" (not a timing assertion)
 

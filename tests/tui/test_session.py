@@ -9,7 +9,7 @@ import pytest
 
 from flyt_engine import Cancelled, Flow, Node, NodeError
 from flyt_engine.events import NodeFailed, NodeFinished, PhaseStarted, RunFinished, RunStarted
-from flyt_tui.session import RunSession, RunState
+from flyt_tui.core.session import RunSession, RunState
 
 
 def wait_until(predicate, timeout: float = 5.0) -> None:

@@ -26,11 +26,12 @@ from textual.containers import Horizontal, Vertical
 from textual.events import DescendantFocus
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane, Tree
+from textual.worker import Worker, WorkerState
 
 from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, PhaseStarted, StoreChanged
 
-from .core.format import error_line, format_duration, traceback_text
-from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker
+from .core.format import error_line, format_duration, safe_repr, traceback_text
+from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker, iteration_of
 from .messages import FilesChanged, LoadFailed, ModuleLoaded, RunEnded
 from .widgets.batch_panel import BatchPanel
 from .widgets.event_log import (
@@ -49,6 +50,9 @@ from .widgets.store_table import HIGHLIGHT_SECONDS, StoreTable
 _MISSING = object()  # a store key that is not there
 TICK_SECONDS = 1 / 30  # how often the run's records are drained and folded
 APPLY_SECONDS = 0.1  # how often the folded changes are shown while a run streams
+
+
+_WORKER_WORDS = {"watch": "hot reload", "load": "loading", "run": "the run"}
 
 
 def _env_flag(name: str) -> bool:
@@ -116,6 +120,7 @@ class FlytApp(App[None]):
         self._inspected: NodeKey | None = None  # the node the inspector shows
         self._inspected_value: str | None = None  # or the store key it shows
         self._pending: Tick | None = None  # folded changes not shown yet
+        self._store_view: tuple[str, ...] | None = None  # the BatchFlow iteration whose store is shown
         self._applied_at = 0.0
         # events for the Events tab, formatted only when it is shown (bounded like the log)
         self._unshown_events: deque[tuple[Event | None, float]] = deque(maxlen=2000)
@@ -197,6 +202,20 @@ class FlytApp(App[None]):
             self._watch_stop.set()
         if self.session is not None:
             self.session.stop()
+
+    # -- workers ---------------------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Nothing fails silently: a worker that dies says so on screen."""
+        worker = event.worker
+        if event.state is WorkerState.ERROR:
+            what = _WORKER_WORDS.get(worker.group, worker.group or worker.name)
+            message = f"{what} stopped: {error_line(worker.error, 100)}"
+            self.status.set_reload(message, "bold red")
+            self.notify(message, severity="error", timeout=8)
+        elif event.state is WorkerState.SUCCESS and worker.group == "watch":
+            stop = self._watch_stop
+            if stop is not None and not stop.is_set():  # the watcher ended by itself
+                self.status.set_reload("hot reload stopped: the file watcher ended", "bold red")
 
     # -- loading ---------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
@@ -386,6 +405,8 @@ class FlytApp(App[None]):
             if reloaded:
                 self.breakpoints &= tree.node_names  # in place: the tree holds the same set
         self.store_table.reset(store)
+        self.store_table.border_title = "SharedStore"
+        self._store_view = None
         self.batch_panel.reset()
         if logs:
             for log in (self.retry_log, self.error_log, self.event_log):
@@ -480,7 +501,10 @@ class FlytApp(App[None]):
         history = self.history
         if tick.nodes:
             self.flow_tree.relabel(tick.nodes)
-        if tick.store:
+        if self._store_view is not None:  # an iteration's store is on show
+            if self._store_view in tick.iterations or tick.store:
+                self._show_iteration_store(self._store_view)
+        elif tick.store:
             self.store_table.apply(tick.store)
             self._store_lit = self._store_lit or self.store_table.highlight
         if tick.batches:
@@ -536,6 +560,8 @@ class FlytApp(App[None]):
                 self._shown_pause = None
                 self.flow_tree.set_pause(None)
                 self._refresh_inspector()
+            if self._store_view is not None:
+                self._show_run_store()
             if not session.finished and self.status.state != "running":
                 self.status.set_state("running", "running")
             return
@@ -547,8 +573,53 @@ class FlytApp(App[None]):
         key = self.history.key_of(event)
         node_text, status_text = _pause_words(event)
         self.flow_tree.set_pause(PausePoint(key, node_text))
-        self.status.set_state("paused", f"paused at {_node_label(event)} ({status_text})")
+        iteration = iteration_of(event.path)
+        label = _node_label(event) + self._iteration_words(iteration)
+        self.status.set_state("paused", f"paused at {label} ({status_text})")
+        if iteration is not None:
+            self._show_iteration_store(iteration)
+        elif self._store_view is not None:
+            self._show_run_store()
         self._refresh_inspector()
+
+    def _iteration_words(self, iteration: tuple[str, ...] | None) -> str:
+        """`` · inputs {…}`` for a pause inside a BatchFlow iteration (the status names them)."""
+        if iteration is None:
+            return ""
+        inputs = self.history.iteration_inputs(iteration)
+        if not inputs:
+            return ""
+        return " · " + ", ".join(f"{key}={safe_repr(value, 24)}" for key, value in list(inputs.items())[:3])
+
+    # -- which store the table shows -------------------------------------------------------
+    def _show_iteration_store(self, iteration: tuple[str, ...]) -> None:
+        """Paused inside BatchFlow iteration ``#i``: the table shows that iteration's store
+        (the run's store when it began, its inputs, its own writes) and says so."""
+        session = self.session
+        base = session.store.get_all() if session is not None else dict(self._initial_store())
+        rows: dict[str, tuple[str, Any, str]] = {
+            str(key): (str(key), value, self.history.writers.get(key, "initial")) for key, value in base.items()
+        }
+        marker = iteration[-1]
+        for key, value in (self.history.iteration_inputs(iteration) or {}).items():
+            rows[str(key)] = (str(key), value, f"inputs {marker}")
+        for key, event in self.history.iteration_writes(iteration).items():
+            if event.deleted:
+                rows.pop(str(key), None)
+            else:
+                rows[str(key)] = (str(key), event.value, event.node)
+        self._store_view = iteration
+        self.store_table.show_rows(list(rows.values()))
+        self.store_table.border_title = f"SharedStore · iteration {marker} of {iteration[-2]}"
+
+    def _show_run_store(self) -> None:
+        """Back to the run's own store."""
+        self._store_view = None
+        session = self.session
+        values = session.store.get_all() if session is not None else dict(self._initial_store())
+        writers = self.history.writers
+        self.store_table.show_rows([(str(k), v, writers.get(k, "initial")) for k, v in values.items()])
+        self.store_table.border_title = "SharedStore"
 
     def _count_tab(self, pane_id: str, title: str, count: int) -> None:
         try:

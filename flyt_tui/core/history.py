@@ -52,6 +52,7 @@ RECENT_EVENTS = 256  # the ring of recent events
 LOG_LINES_PER_TICK = 40  # entries handed to each log per tick (the rest are counted)
 MAX_NODE_RECORDS = 5000  # records for paths not in the graph (dynamic flows) are capped
 _RESOLVE_CACHE_LIMIT = 20000
+ITERATION_STORES = 256  # BatchFlow iterations whose writes are kept (the latest ones)
 
 
 Record = tuple[Any, ...]  # (EventClass, (run_id, path, node, node_id), time, *fields)
@@ -84,6 +85,14 @@ def is_iteration_marker(part: str) -> bool:
 def will_retry(wait: float, attempt: int, max_attempts: int) -> bool:
     """Whether a failed exec attempt (an ``ExecFailed``) is followed by another attempt."""
     return wait > 0 or attempt < max_attempts
+
+
+def iteration_of(path: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The innermost BatchFlow iteration a path lies in, ``(..., batch, "#i")``, else ``None``."""
+    for cut in range(len(path) - 1, -1, -1):
+        if is_iteration_marker(path[cut]):
+            return path[: cut + 1]
+    return None
 
 
 def template_path(path: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
@@ -148,6 +157,7 @@ class BatchRecord:
     first: float = 0.0  # time the first instance started
     last: float = 0.0  # time of the latest item or finish
     finished: bool = False
+    fallbacks: int = 0  # items whose result came from the fallback
 
     @property
     def rate(self) -> float:
@@ -161,7 +171,8 @@ class Tick:
     """What one drained batch changed, for the widgets to apply once."""
 
     nodes: set[NodeKey] = field(default_factory=set)
-    store: dict[str, StoreChanged] = field(default_factory=dict)
+    store: dict[str, StoreChanged] = field(default_factory=dict)  # writes to the run's own store
+    iterations: set[tuple[str, ...]] = field(default_factory=set)  # iterations whose stores changed
     batches: set[tuple[str, ...]] = field(default_factory=set)
     retries: list[Event] = field(default_factory=list)  # ExecFailed / FallbackUsed
     retries_skipped: int = 0
@@ -177,6 +188,7 @@ class Tick:
         """Fold a later tick into this one (the UI applies several drains at once), bounded."""
         self.nodes |= later.nodes
         self.store.update(later.store)
+        self.iterations |= later.iterations
         self.batches |= later.batches
         self.retries, self.retries_skipped = _bounded(
             self.retries, later.retries, self.retries_skipped + later.retries_skipped
@@ -207,6 +219,8 @@ class RunHistory:
         self.nodes: dict[NodeKey, NodeRecord] = {}
         self.batches: dict[tuple[str, ...], BatchRecord] = {}
         self.writers: dict[str, str] = {}  # store key -> the node that wrote it last
+        # BatchFlow iteration path (..., batch, "#i") -> key -> its latest write record
+        self.iteration_stores: dict[tuple[str, ...], dict[str, Record]] = {}
         self.events = 0  # events of this run seen so far
         self.steps = 0  # node executions finished
         self.started: float | None = None
@@ -302,9 +316,13 @@ class RunHistory:
         tick.tail = [materialize(record) for record in tail]
         tick.tail_skipped = len(kept) - len(tail)
         if writes:
-            latest_writes = dict(zip(map(_FIELD, writes), writes, strict=True))
-            self.writers.update(zip(latest_writes, map(_NODE, latest_writes.values()), strict=True))
-            tick.store = {key: materialize(record) for key, record in latest_writes.items()}
+            own = [record for record in writes if not self._resolve(record[1][1])[1]]
+            if len(own) != len(writes):  # BatchFlow iterations write to stores of their own
+                self._fold_iteration_writes(tick, [record for record in writes if self._resolve(record[1][1])[1]])
+            if own:
+                latest_writes = dict(zip(map(_FIELD, own), own, strict=True))
+                self.writers.update(zip(latest_writes, map(_NODE, latest_writes.values()), strict=True))
+                tick.store = {key: materialize(record) for key, record in latest_writes.items()}
 
         last: dict[tuple[str, ...], Record] = dict(zip(map(_PATH, node_ends), node_ends, strict=True))
         fallbacks: dict[tuple[str, ...], Record] = {}
@@ -328,7 +346,14 @@ class RunHistory:
                 else:
                     tick.errors_skipped += 1
             elif kind is FallbackUsed:
-                fallbacks[record[1][1]] = record
+                path = record[1][1]
+                fallbacks[path] = record
+                if path and is_iteration_marker(path[-1]):  # a batch item fell back
+                    tpl, _ = self._resolve(path[:-1])
+                    summary = self.batches.get(tpl)
+                    if summary is not None:
+                        summary.fallbacks += 1
+                        tick.batches.add(tpl)
                 if len(retries) < per_log:
                     retries.append(materialize(record))
                 else:
@@ -357,6 +382,41 @@ class RunHistory:
             errors.sort(key=_TIME)
             tick.errors = self._innermost([materialize(record) for record in errors])
         return tick
+
+    def _fold_iteration_writes(self, tick: Tick, writes: list[Record]) -> None:
+        """Writes inside BatchFlow iterations: kept per iteration (the path up to its
+        ``"#i"``), never mixed into the run's own store; the latest iterations only."""
+        stores = self.iteration_stores
+        for record in writes:
+            iteration = iteration_of(record[1][1])
+            if iteration is None:  # pragma: no cover - the caller passes iteration writes only
+                continue
+            store = stores.get(iteration)
+            if store is None:
+                if len(stores) >= ITERATION_STORES:
+                    del stores[next(iter(stores))]
+                store = stores[iteration] = {}
+            store[record[3]] = record
+            tick.iterations.add(iteration)
+
+    def iteration_writes(self, iteration: tuple[str, ...]) -> dict[str, StoreChanged]:
+        """The writes of one BatchFlow iteration so far (key → its latest ``StoreChanged``)."""
+        return {key: materialize(record) for key, record in self.iteration_stores.get(iteration, {}).items()}
+
+    def iteration_inputs(self, iteration: tuple[str, ...]) -> Mapping[str, Any] | None:
+        """The inputs of BatchFlow iteration ``(..., batch, "#i")``: entry ``i`` of the
+        batch's prep result (its ``batch_func``'s list), when the history has it."""
+        if len(iteration) < 2 or not is_iteration_marker(iteration[-1]):
+            return None
+        index = int(iteration[-1][1:])
+        batch_path, _ = self._resolve(iteration[:-1])
+        for key, summary in self.nodes.items():
+            if key[0] != batch_path:
+                continue
+            known, inputs = summary.result_of("prep")
+            if known and isinstance(inputs, list) and index < len(inputs) and isinstance(inputs[index], Mapping):
+                return inputs[index]
+        return None
 
     def _fold_nodes(
         self,

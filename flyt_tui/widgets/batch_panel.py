@@ -22,15 +22,15 @@ class BatchBar(Horizontal):
         super().__init__(classes="batch-bar")
         self.path = record.path
         self.stable = stable
-        self._name = Label(Text(" / ".join(record.path[1:]) or record.name, no_wrap=True, overflow="ellipsis"))
-        self._name.add_class("batch-name")
-        self._bar = ProgressBar(total=max(1, record.total), show_eta=False)
+        self._label = Label(Text(" / ".join(record.path[1:]) or record.name, no_wrap=True, overflow="ellipsis"))
+        self._label.add_class("batch-name")
+        self._progress = ProgressBar(total=max(1, record.total), show_eta=False)
         self._stats = Static(classes="batch-stats")
         self.record = record
 
     def compose(self) -> ComposeResult:
-        yield self._name
-        yield self._bar
+        yield self._label
+        yield self._progress
         yield self._stats
 
     def on_mount(self) -> None:
@@ -39,21 +39,31 @@ class BatchBar(Horizontal):
     def show(self, record: BatchRecord) -> None:
         self.record = record
         total = record.total
-        self._bar.update(total=total if total > 0 else 1, progress=record.done if total > 0 else 1)
+        self._progress.update(total=total if total > 0 else 1, progress=record.done if total > 0 else 1)
         self.set_class(record.failed > 0, "-failed")
         self.set_class(record.finished, "-finished")
+        self.set_class(record.finished and record.done < record.total, "-stopped")
         self._stats.update(self.stats_text(record), layout=False)  # one line, fixed size
 
     def stats_text(self, record: BatchRecord) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
+        stopped = record.finished and record.done < record.total
         if record.finished:
             if record.failed:
                 text.append("✗ ", style="bold red")
+            elif stopped:
+                text.append("■ ", style="bold yellow")
+            elif record.fallbacks:
+                text.append("↩ ", style="bold yellow")
             else:
                 text.append("✓ ", style="bold green")
         text.append(f"{record.done}/{record.total}")
+        if stopped:
+            text.append(f" · stopped, {record.total - record.done} not run", style="yellow")
         if record.failed:
             text.append(f" · {record.failed} failed", style="red")
+        if record.fallbacks:
+            text.append(f" · {record.fallbacks} fell back", style="yellow")
         if record.instances > 1:
             text.append(f" · {record.instances} runs", style="dim")
         if not self.stable:
@@ -70,7 +80,7 @@ class BatchPanel(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.stable = False
-        self._bars: dict[tuple[str, ...], BatchBar] = {}
+        self._progresss: dict[tuple[str, ...], BatchBar] = {}
         self._empty = Static(Text("no batch has run yet", style="dim"), classes="batch-empty")
 
     def compose(self) -> ComposeResult:
@@ -78,17 +88,17 @@ class BatchPanel(VerticalScroll):
 
     def reset(self) -> None:
         """Remove every bar (a new run starts clean)."""
-        for bar in self._bars.values():
+        for bar in self._progresss.values():
             bar.remove()
-        self._bars.clear()
+        self._progresss.clear()
         self._empty.display = True
 
     def apply(self, records: list[BatchRecord]) -> None:
         """Create or update the bars of the batches that changed this tick."""
         for record in records:
-            bar = self._bars.get(record.path)
+            bar = self._progresss.get(record.path)
             if bar is None:
-                bar = self._bars[record.path] = BatchBar(record, stable=self.stable)
+                bar = self._progresss[record.path] = BatchBar(record, stable=self.stable)
                 self._empty.display = False
                 self.mount(bar)
             else:
@@ -96,4 +106,4 @@ class BatchPanel(VerticalScroll):
 
     @property
     def bars(self) -> list[BatchBar]:
-        return list(self._bars.values())
+        return list(self._progresss.values())

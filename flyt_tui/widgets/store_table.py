@@ -67,6 +67,15 @@ class StoreTable(DataTable[Text]):
         for key, value in items:
             self._add(str(key), value, writer, lit=False)
 
+    def show_rows(self, rows: list[tuple[str, Any, str]]) -> None:
+        """Show exactly ``rows`` of ``(key, value, writer)``: another store than the live one
+        (a BatchFlow iteration's while paused in it), or the live one again afterwards."""
+        self.clear()
+        self._cells.clear()
+        self._lit.clear()
+        for key, value, writer in rows:
+            self._add(str(key), value, writer, lit=False)
+
     def apply(self, changes: Mapping[str, StoreChanged], now: float | None = None) -> None:
         """Apply one tick's store writes: update, add or remove the rows that changed."""
         now = time.monotonic() if now is None else now

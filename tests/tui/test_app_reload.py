@@ -198,3 +198,19 @@ async def test_a_pending_reload_keeps_the_stopped_runs_store_and_logs(flow_copy)
         assert app.status.state == "stopped"
         assert app.store_table.writer_of("rows") == "fetch"  # the stopped run's store is still shown
         assert len(app.history.nodes) == events_before
+
+
+async def test_a_watcher_that_dies_says_so_on_screen(flow_copy, monkeypatch):
+    import flyt_tui.core.reload as reload_module
+
+    def broken_watch(directory, stop):
+        raise OSError("inotify watch limit reached")
+        yield  # pragma: no cover - a generator, as the real one
+
+    monkeypatch.setattr(reload_module, "watch_python_files", broken_watch)
+    app = FlytApp(flow_copy("basic"), watch=True, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await wait_for(pilot, lambda: "hot reload stopped" in app.status.reload_text, what="the watcher's failure")
+        assert "inotify watch limit reached" in app.status.reload_text
+        assert app.is_running

@@ -1,6 +1,6 @@
 """``python -m flyt_tui``: the same command as ``flyt-tui``."""
 
-from flyt_tui.cli import main
+from flyt_tui.cli import run
 
 if __name__ == "__main__":
-    main(prog_name="flyt-tui")
+    run("flyt-tui")

@@ -7,8 +7,14 @@ Textual is imported only for the interactive workbench, so headless runs start f
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
@@ -66,6 +72,7 @@ def _check_file(path: Path) -> None:
 @click.option("--no-watch", is_flag=True, help="Do not reload when the file changes.")
 @click.option("--headless", is_flag=True, help="Run the flow without the workbench, progress on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final action and store as JSON (implies --headless).")
+@click.option("-v", "--verbose", is_flag=True, help="--headless: a line per node step, not only the summary.")
 @click.version_option(__version__, "--version", "-V", prog_name="flyt-tui")
 def main(
     target: str,
@@ -76,6 +83,7 @@ def main(
     no_watch: bool,
     headless: bool,
     as_json: bool,
+    verbose: bool,
 ) -> None:
     """Debug a Flyt flow: open FILE.py in the workbench (or run it with --headless).
 
@@ -87,6 +95,9 @@ def main(
     except LoadError as exc:
         _fail(exc.message)
     overrides = _parse_overrides(set_options)
+    # Every path is resolved once, now: a module may change directory when it is imported.
+    path = path.absolute()
+    store_file = store_file.absolute() if store_file is not None else None
     _check_file(path)
     if store_file is not None:
         try:
@@ -95,7 +106,7 @@ def main(
             _fail(exc.message)
 
     if headless or as_json:
-        raise SystemExit(_headless(path, attr, flow_name, store_file, overrides, breakpoints, as_json))
+        raise SystemExit(_headless(path, attr, flow_name, store_file, overrides, breakpoints, as_json, verbose))
 
     from .app import FlytApp  # Textual is only needed here
 
@@ -120,16 +131,70 @@ def _headless(
     overrides: dict[str, Any],
     breakpoints: tuple[str, ...],
     as_json: bool,
+    verbose: bool = False,
 ) -> int:
     from .core.loading import load_module
     from .headless import run_headless
 
+    with stdout_for_json(as_json) as json_out:  # --json owns stdout: the flow's prints go to stderr
+        try:
+            loaded = load_module(path, attr=attr, flow_name=flow_name, store_file=store_file, overrides=overrides)
+        except LoadError as exc:
+            _fail(exc.message, exc.details)
+        if len(loaded.entries) != 1:
+            names = ", ".join(entry.name for entry in loaded.entries)
+            _fail(f"{path.name} holds several flows ({names}); pick one with {path.name}:NAME or --flow NAME")
+        entry = loaded.entries[0]
+        return run_headless(
+            entry.flow, loaded.initial_store, as_json=as_json, verbose=verbose, breakpoints=breakpoints, stdout=json_out
+        )
+
+
+@contextlib.contextmanager
+def stdout_for_json(as_json: bool) -> Iterator[TextIO | None]:
+    """With ``--json``, give the JSON document stdout to itself: everything else written to
+    stdout — ``print`` in the flow, C code, child processes writing to fd 1 — goes to
+    stderr until the document is out. Yields the stream to write the document to."""
+    if not as_json:
+        yield None
+        return
+    real = sys.stdout
+    saved_fd: int | None = None
     try:
-        loaded = load_module(path, attr=attr, flow_name=flow_name, store_file=store_file, overrides=overrides)
-    except LoadError as exc:
-        _fail(exc.message, exc.details)
-    if len(loaded.entries) != 1:
-        names = ", ".join(entry.name for entry in loaded.entries)
-        _fail(f"{path.name} holds several flows ({names}); pick one with {path.name}:NAME or --flow NAME")
-    entry = loaded.entries[0]
-    return run_headless(entry.flow, loaded.initial_store, as_json=as_json, breakpoints=breakpoints)
+        fd = real.fileno()
+        real.flush()
+        saved_fd = os.dup(fd)
+        os.dup2(sys.stderr.fileno(), fd)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        fd = -1  # not a real file (a test runner's buffer): only sys.stdout is redirected
+    out: TextIO = os.fdopen(os.dup(saved_fd), "w", encoding="utf-8", closefd=True) if saved_fd is not None else real
+    sys.stdout = sys.stderr
+    try:
+        yield out
+    finally:
+        sys.stdout = real
+        with contextlib.suppress(Exception):
+            out.flush()
+        if saved_fd is not None:
+            sys.stderr.flush()
+            os.dup2(saved_fd, fd)
+            os.close(saved_fd)
+            with contextlib.suppress(Exception):
+                out.close()
+
+
+def run(prog_name: str = "flyt-tui") -> None:
+    """The ``flyt-tui`` console script: ``main``, then leave at once even when the user's
+    module left non-daemon threads behind (they would keep the interpreter alive)."""
+    try:
+        main(prog_name=prog_name)
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else EXIT_USAGE)
+        if isinstance(done.code, str):
+            print(done.code, file=sys.stderr)
+        if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+        raise SystemExit(code) from None

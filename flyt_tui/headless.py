@@ -1,20 +1,19 @@
 """Run a flow without the workbench: Rich progress on stderr, the result on stdout.
 
-The observer the engine calls is ``deque.append`` and nothing else; the flow runs on a worker
-thread while the main thread wakes at most ten times a second, drains every queued event and
-redraws once. So the display costs the run almost nothing and events never pile up.
+The run is the workbench's own ``RunSession`` (records appended to a list, the flow on a
+thread of its own); the main thread wakes at most ten times a second, drains the records,
+counts them into a bounded ``RunSummary`` and redraws once. Output is a summary by default
+(a million steps print a handful of lines); ``-v`` prints a line per node step.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import sys
-import threading
 import time
-import traceback
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import IO, Any
 
 from rich.console import Console
@@ -22,7 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from flyt_engine import BatchError, Cancelled, Context, Node, NodeError, SharedStore, run
+from flyt_engine import BatchError, Cancelled, Node, NodeError, SharedStore
 from flyt_engine.events import (
     BatchFinished,
     BatchItemFinished,
@@ -30,13 +29,18 @@ from flyt_engine.events import (
     Event,
     ExecFailed,
     FallbackUsed,
+    NodeFailed,
     NodeFinished,
+    RunFinished,
+    materialize,
 )
 
-from .core.format import error_line, safe_repr
+from .core.format import error_line, safe_repr, traceback_text
 from .core.history import is_iteration_marker, will_retry
+from .core.jsonable import capped, to_jsonable
+from .core.session import ABANDON_AFTER, RunSession
 
-__all__ = ["FlowOutcome", "ProgressDisplay", "run_headless", "to_jsonable"]
+__all__ = ["FlowOutcome", "ProgressDisplay", "RunSummary", "run_headless", "to_jsonable"]
 
 TICK = 0.1  # seconds between redraws: at most 10 Hz
 
@@ -58,10 +62,20 @@ class FlowOutcome:
 class ProgressDisplay:
     """Turns drained events into Rich progress tasks (one per running batch) and log lines."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, *, verbose: bool = False) -> None:
         self.progress = progress
+        self.verbose = verbose  # a line per node step and batch; else bars and the summary only
         self.batches: dict[tuple[str, ...], Any] = {}  # path -> task id
         self.started: dict[tuple[str, ...], float] = {}
+        self._steps_task: Any = None
+
+    def show_steps(self, steps: int) -> None:
+        """The step counter on a terminal (a bar without a total)."""
+        if self.progress.disable:
+            return
+        if self._steps_task is None:
+            self._steps_task = self.progress.add_task("steps", total=None)
+        self.progress.update(self._steps_task, completed=steps)
 
     def apply(self, events: deque[Event]) -> None:
         """Drain ``events`` completely and update the display once."""
@@ -136,7 +150,8 @@ class ProgressDisplay:
         return escape("/".join(shown))
 
     def _print(self, markup: str) -> None:
-        self.progress.console.print(markup, highlight=False, soft_wrap=True)
+        if self.verbose:
+            self.progress.console.print(markup, highlight=False, soft_wrap=True)
 
 
 def _describe(error: BaseException | None) -> str:
@@ -145,42 +160,127 @@ def _describe(error: BaseException | None) -> str:
     return escape(error_line(error))
 
 
-def run_observed(flow: Node, initial: dict[str, Any], display: ProgressDisplay, *, tick: float = TICK) -> FlowOutcome:
-    """Run ``flow`` on a worker thread with a ``deque.append`` observer; the calling thread
-    drains the events into ``display`` at most every ``tick`` seconds. Ctrl-C cancels the run."""
-    events: deque[Event] = deque()
-    ctx, cancel = Context.background().with_observer(events.append).with_cancel()
-    store = SharedStore(initial)
-    result: dict[str, Any] = {}
+class RunSummary:
+    """What a headless run reports when it ends, bounded whatever the run does: counts of
+    steps, retries, fallbacks and failures, and the first and last few failures."""
 
-    done = threading.Event()  # not Thread.join: a Ctrl-C inside join() can break is_alive()
+    KEEP = 3  # failures kept at each end
 
-    def work() -> None:
-        try:
-            result["action"] = run(flow, store, ctx=ctx)
-        except BaseException as exc:
-            result["error"] = exc
-        finally:
-            done.set()
+    def __init__(self) -> None:
+        self.steps = 0
+        self.retries = 0
+        self.fallbacks = 0
+        self.failures = 0  # failed attempts that were not retried, failed items, failed nodes
+        self.first: list[Event] = []
+        self.last: deque[Event] = deque(maxlen=self.KEEP)
+        self._last_node_error: BaseException | None = None
+
+    def add(self, records: list[tuple[Any, ...]]) -> None:
+        """Fold one drained batch of records (C-speed counting; Python only for failures)."""
+        kinds = Counter(map(_KIND, records))
+        self.steps += kinds.get(NodeFinished, 0)
+        if kinds.get(RunFinished) and any(r[0] is RunFinished and r[4] is None for r in records):
+            self.steps -= 1  # the root's own NodeFinished is the run ending, not a step
+        self.fallbacks += kinds.get(FallbackUsed, 0)
+        if not (kinds.get(ExecFailed) or kinds.get(NodeFailed) or kinds.get(BatchItemFinished)):
+            return
+        for record in records:
+            kind = record[0]
+            if kind is ExecFailed:
+                event = materialize(record)
+                if will_retry(event.wait, event.attempt, event.max_attempts):
+                    self.retries += 1
+            elif kind is NodeFailed:
+                event = materialize(record)
+                error = event.error
+                # one failure, one entry: enclosing flows re-report the same error; a stop is no failure
+                if error is self._last_node_error or isinstance(error, (Cancelled, BatchError)):
+                    continue
+                self._last_node_error = error
+                if isinstance(error, NodeError) and error.node_name != event.node:
+                    continue
+                self._failure(event)
+            elif kind is BatchItemFinished and not record[4]:
+                self._failure(materialize(record))
+
+    def _failure(self, event: Event) -> None:
+        self.failures += 1
+        if len(self.first) < self.KEEP:
+            self.first.append(event)
+        else:
+            self.last.append(event)
+
+    def as_dict(self) -> dict[str, int]:
+        return {"steps": self.steps, "retries": self.retries, "fallbacks": self.fallbacks, "failures": self.failures}
+
+    def lines(self) -> list[str]:
+        """The kept failures, one line each, with a gap line for what was left out."""
+        out = [_failure_line(event) for event in self.first]
+        skipped = self.failures - len(self.first) - len(self.last)
+        if skipped > 0:
+            out.append(f"  … {skipped} more failure{'s' if skipped != 1 else ''} …")
+        out.extend(_failure_line(event) for event in self.last)
+        return out
+
+
+def _failure_line(event: Event) -> str:
+    where = "/".join(event.path[1:]) or event.node
+    if isinstance(event, BatchItemFinished):
+        return f"  ✗ {where} item #{event.index}: {error_line(event.error, 160)}"
+    if isinstance(event, ExecFailed):
+        return f"  ✗ {where}: attempt {event.attempt}/{event.max_attempts} failed: {error_line(event.error, 160)}"
+    return f"  ✗ {where}: failed in {getattr(event, 'phase', '?')}: {error_line(getattr(event, 'error', None), 160)}"
+
+
+_KIND = itemgetter(0)
+_SHOWN = (BatchStarted, BatchItemFinished, BatchFinished, ExecFailed, FallbackUsed, NodeFinished)
+_BARS = (BatchStarted, BatchItemFinished, BatchFinished)
+
+
+def run_observed(
+    flow: Node,
+    initial: dict[str, Any],
+    display: ProgressDisplay,
+    *,
+    verbose: bool = False,
+    tick: float = TICK,
+) -> tuple[FlowOutcome, RunSummary]:
+    """Run ``flow`` in a ``RunSession`` (the workbench's own), draining its records into a
+    ``RunSummary`` and ``display`` at most every ``tick`` seconds. One Ctrl-C stops the run;
+    a flow stuck in code that ignores cancellation is abandoned after ``ABANDON_AFTER``."""
+    session = RunSession(flow, initial)
+    summary = RunSummary()
+    wanted = _SHOWN if verbose else _BARS
+
+    def handle(records: list[tuple[Any, ...]]) -> None:
+        summary.add(records)
+        shown = deque(materialize(r) for r in records if r[0] in wanted)
+        if shown or verbose:
+            display.apply(shown)
+        display.show_steps(summary.steps)
 
     started = time.monotonic()
-    threading.Thread(target=work, name="flyt-headless-run", daemon=True).start()
+    session.start("run")
+    interrupted = False
     try:
-        while not done.wait(tick):
-            display.apply(events)
+        while not session.wait(tick):
+            session.pump(handle)
     except KeyboardInterrupt:
-        cancel()
+        interrupted = True
+        session.stop()
         try:
-            done.wait()
-        except KeyboardInterrupt:  # a second Ctrl-C: leave the (daemon) worker behind
+            session.wait(ABANDON_AFTER + 1.0)
+        except KeyboardInterrupt:  # a second Ctrl-C: leave the (daemon) run thread behind
             pass
-        if not done.is_set():
-            result.setdefault("error", Cancelled("interrupted (Ctrl-C)"))
+    session.pump(handle)
     seconds = time.monotonic() - started
-    display.apply(events)
-    events.clear()
-    cancel()
-    return FlowOutcome(result.get("action"), result.get("error"), store, seconds)
+    if session.finished:
+        error = session.error
+        if interrupted and isinstance(error, Cancelled):
+            error = Cancelled("interrupted (Ctrl-C)")
+    else:
+        error = Cancelled("interrupted (Ctrl-C); the flow did not respond to cancellation and was abandoned")
+    return FlowOutcome(session.action if error is None else None, error, session.store, seconds), summary
 
 
 def run_headless(
@@ -188,11 +288,15 @@ def run_headless(
     initial: dict[str, Any],
     *,
     as_json: bool = False,
+    verbose: bool = False,
     breakpoints: Sequence[str] = (),
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
 ) -> int:
-    """Run ``flow`` headless and report: exit code 0 on success, 1 when the flow failed."""
+    """Run ``flow`` headless and report: exit code 0 on success, 1 when the flow failed.
+
+    By default the report is a bounded summary (progress on a terminal, the result, the
+    counts, the first and last failures); ``verbose`` adds a line per node step."""
     err = Console(file=stderr if stderr is not None else sys.stderr, highlight=False, soft_wrap=True)
     out = stdout if stdout is not None else sys.stdout
     if breakpoints:
@@ -211,45 +315,61 @@ def run_headless(
         transient=True,
         disable=not err.is_terminal,  # bars only on a terminal; the log lines go everywhere
     )
-    display = ProgressDisplay(progress)
+    display = ProgressDisplay(progress, verbose=verbose)
     err.print(f"[bold]▶ {escape(flow.name)}[/]")
     with progress:
-        outcome = run_observed(flow, initial, display)
-    _report(outcome, flow, err)
+        outcome, summary = run_observed(flow, initial, display, verbose=verbose)
+    _report(outcome, flow, err, summary)
     if as_json:
         payload = {
             "action": outcome.action,
             "store": to_jsonable(outcome.store.get_all()),
             "error": None if outcome.ok else _error_line(outcome.error),
         }
-        out.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+        out.write(json.dumps(payload, indent=2, ensure_ascii=True) + "\n")
     else:
         _print_store(outcome.store, out)
     out.flush()
     return 0 if outcome.ok else 1
 
 
-def _report(outcome: FlowOutcome, flow: Node, err: Console) -> None:
+def _report(outcome: FlowOutcome, flow: Node, err: Console, summary: RunSummary) -> None:
     name = escape(flow.name)
+    counts = summary.as_dict()
+    tally = " · ".join(
+        f"{count} {word if count != 1 else word[:-1]}" for word, count in counts.items() if count or word == "steps"
+    )
     if outcome.ok:
         err.print(
-            f"[green bold]✓ {name}[/] finished with action {escape(repr(outcome.action))} in {outcome.seconds:.2f}s"
+            f"[green bold]✓ {name}[/] finished with action {escape(safe_repr(outcome.action, 80))} "
+            f"in {outcome.seconds:.2f}s [dim]· {tally}[/]"
         )
-        return
-    error = outcome.error
-    assert error is not None
-    err.print(Text(f"✗ {flow.name} failed: {_error_line(error)}", style="red bold"))
-    details = _error_details(error)
-    if details:
-        err.print(Text(details), soft_wrap=True)
+    else:
+        error = outcome.error
+        assert error is not None
+        err.print(Text(f"✗ {flow.name} failed: {_error_line(error)}", style="red bold"))
+        err.print(Text(f"  {tally}", style="dim"))
+    if summary.failures:
+        err.print(Text("failures:", style="bold"))
+        for line in summary.lines():
+            err.print(Text(line))
+    if not outcome.ok:
+        details = _error_details(outcome.error)  # type: ignore[arg-type]
+        if details:
+            err.print(Text(details), soft_wrap=True)
 
 
 def _error_line(error: BaseException | None) -> str:
+    """The failure in one line (safe for any exception, capped)."""
     if error is None:
         return ""
     if isinstance(error, Cancelled):
-        return f"cancelled ({type(error).__name__}{': ' + str(error) if str(error) else ''})"
-    return str(error) or type(error).__name__
+        return f"cancelled ({error_line(error, 200)})"
+    try:
+        text = str(error)
+    except BaseException:
+        text = f"<unprintable {type(error).__name__}>"
+    return capped(text or type(error).__name__, 2000)
 
 
 def _error_details(error: BaseException) -> str:
@@ -259,7 +379,7 @@ def _error_details(error: BaseException) -> str:
         lines.append(f"  node: {error.node_name}   phase: {error.phase}   attempts: {error.attempts}")
         cause = error.__cause__ or error.error
         if cause is not None:
-            lines.append("".join(traceback.format_exception(type(cause), cause, cause.__traceback__)).rstrip())
+            lines.append(traceback_text(cause))
     elif isinstance(error, BatchError):
         shown = 0
         for index, item_error in enumerate(error.errors):
@@ -271,7 +391,7 @@ def _error_details(error: BaseException) -> str:
                 break
             lines.append(f"  item #{index}: {error_line(item_error)}")
     elif not isinstance(error, Cancelled):
-        lines.append("".join(traceback.format_exception(type(error), error, error.__traceback__)).rstrip())
+        lines.append(traceback_text(error))
     return "\n".join(lines)
 
 
@@ -281,25 +401,3 @@ def _print_store(store: SharedStore, out: IO[str]) -> None:
     for key in sorted(data, key=str):
         text = safe_repr(data[key], 200)
         out.write(f"{str(key).ljust(width)} = {text}\n")
-
-
-def to_jsonable(value: Any, _depth: int = 0) -> Any:
-    """``value`` with everything JSON cannot hold replaced by its ``repr`` (keys become strings)."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if _depth > 50:
-        return repr(value)
-    if isinstance(value, dict):
-        return {
-            (key if isinstance(key, str) else str(key) if _is_scalar(key) else repr(key)): to_jsonable(item, _depth + 1)
-            for key, item in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(item, _depth + 1) for item in value]
-    return repr(value)
-
-
-def _is_scalar(value: Any) -> bool:
-    return value is None or isinstance(value, (bool, int, float))

@@ -91,7 +91,7 @@ def test_version():
 
 def test_headless_json_runs_the_etl_sample(tmp_path):
     db = tmp_path / "etl.db"
-    result = invoke("--headless", "--json", ETL, "--set", f"db_path={json.dumps(str(db))}", "--set", "pace=0")
+    result = invoke("--headless", "--json", "-v", ETL, "--set", f"db_path={json.dumps(str(db))}", "--set", "pace=0")
     assert result.exit_code == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["action"] == "default"
@@ -100,7 +100,7 @@ def test_headless_json_runs_the_etl_sample(tmp_path):
     assert payload["store"]["load_attempts"] == 3
     assert payload["store"]["notification"] == "notification queued"
     assert db.exists()
-    # the progress log on stderr: node lines, retries, fallback, batch summary, final line
+    # with -v, the progress log on stderr: node lines, retries, fallback, batch summary, final line
     assert "✓ validate (invalid) → quarantine" in result.stderr
     assert "load: attempt 1/3 failed: OperationalError" in result.stderr
     assert "notify: fallback used" in result.stderr
@@ -189,7 +189,7 @@ def test_values_json_cannot_hold_become_repr(tmp_path):
     assert store["tags"] == "{'b'}"
     assert store["thing"] == "<Thing>"
     assert store["nan"] == "nan"
-    assert store["pairs"] == {"(1, 2)": "tuple key", "3": "int key"}
+    assert store["pairs"] == {"$tuple:(1, 2)": "tuple key", "$int:3": "int key"}  # never collide with str keys
     assert store["nested"] == ["<Thing>", [1, 2]]
 
 

@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, PhaseStarted, StoreChanged
 
+from .core import exit_guard
 from .core.format import error_line, format_duration, safe_repr, traceback_text
 from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker, iteration_of
 from .messages import FilesChanged, LoadFailed, ModuleLoaded, RunEnded
@@ -103,6 +104,7 @@ class FlytApp(App[None]):
         self.watch_files = watch
         self.stable = _env_flag("FLYT_TUI_STABLE") if stable_output is None else stable_output
         self.exit_after_paint = _env_flag("FLYT_TUI_EXIT_AFTER_PAINT")
+        self.guard_exit = False  # the flyt-tui command sets it: quitting then ends the process in bounded time
         self.loaded: Any = None  # LoadedModule of the last good load
         self.entry: Any = None  # the FlowEntry on screen
         self.session: Any = None  # the current RunSession
@@ -774,7 +776,10 @@ class FlytApp(App[None]):
         self._open_entry(entry, reset_logs=True)
 
     async def action_quit(self) -> None:
-        """Quit (a paused or running flow is stopped first)."""
+        """Quit (a paused or running flow is stopped first); never waits for user code:
+        if the app has not closed within ``QUIT_SECONDS``, the exit guard ends it."""
+        if self.guard_exit:
+            exit_guard.arm()
         if self.session is not None:
             self.session.stop()
         if self._watch_stop is not None:

@@ -20,6 +20,7 @@ import click
 
 from flyt_engine import __version__
 
+from .core import exit_guard
 from .core.loading import LoadError, check_path, parse_set_option, parse_target, read_store_file
 
 EXIT_OK, EXIT_FLOW_FAILED, EXIT_USAGE = 0, 1, 2
@@ -119,7 +120,10 @@ def main(
         breakpoints=breakpoints,
         watch=not no_watch,
     )
+    app.guard_exit = True
+    exit_guard.remember_terminal()
     app.run()
+    exit_guard.arm()  # the app closed: whatever user code still runs must not hold the process
     raise SystemExit(app.return_code or EXIT_OK)
 
 

@@ -104,3 +104,44 @@ def test_exit_after_paint_reports_the_first_paint(tmp_path):
         assert began <= float(match.group(1)) <= time.time()
     finally:
         _tmux("kill-session", "-t", session)
+
+
+HOSTILE = {
+    "stuck_batch": (
+        "import time\nfrom flyt_engine import BatchNode, Flow\n"
+        "def slow(ctx, item):\n    time.sleep(30)\n    return item\n"
+        "flow = Flow(BatchNode(slow, concurrent=True, name='slow'), name='stuck')\n"
+        "SHARED = {'items': list(range(8))}\n",
+        "r",
+    ),
+    "never_imports": ("import time\ntime.sleep(10**6)\n", ""),
+    "thread_at_import": (
+        "import threading, time\nfrom flyt_engine import Flow, Node\n"
+        "threading.Thread(target=time.sleep, args=(600,), daemon=False).start()\n"
+        "flow = Flow(Node(name='n'), name='f')\n",
+        "",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_q_ends_the_workbench_within_three_seconds_whatever_user_code_does(tmp_path, name):
+    source, before_quit = HOSTILE[name]
+    module = tmp_path / f"{name}.py"
+    module.write_text(source)
+    session = f"flyt-e2e-quit-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    started = _tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", _command(str(module)))
+    assert started.returncode == 0, started.stderr
+    try:
+        _wait_screen(session, lambda s: "Quit" in s or "loading" in s, 20)
+        time.sleep(1.0)
+        if before_quit:
+            _tmux("send-keys", "-t", session, before_quit)
+            _wait_screen(session, lambda s: "running" in s, 10)
+        _tmux("send-keys", "-t", session, "q")
+        quit_at = time.monotonic()
+        while _tmux("has-session", "-t", session).returncode == 0:
+            assert time.monotonic() - quit_at < 3.0, f"{name}: still running 3 s after q"
+            time.sleep(0.05)
+    finally:
+        _tmux("kill-session", "-t", session)

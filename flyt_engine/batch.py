@@ -264,7 +264,7 @@ class BatchNode(_BatchBase):
                 raise TypeError(f"BatchNode process must be callable, not {type(process).__name__}")
             label = node_kwargs.get("name") or getattr(process, "__name__", None) or "BatchNode"
             check_phase(f"batch node {label!r}", "process", process, method=False)
-            self.process = process  # type: ignore[method-assign]
+            self.process = process  # type: ignore[method-assign,assignment]
         elif type(self).process is BatchNode.process:
             raise TypeError("BatchNode needs a process function (or a subclass overriding process)")
         unknown = set(node_kwargs) - {"fallback", "max_retries", "wait", "name", "post"}

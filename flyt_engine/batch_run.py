@@ -14,6 +14,7 @@ the batch's context is live (say, its own ``with_timeout`` expired) has merely f
 
 from __future__ import annotations
 
+import functools
 import heapq
 import threading
 from collections import deque
@@ -410,7 +411,7 @@ class BatchRun:
                 self._give_up(index, attempt, self._submit_error(index, future), first)
                 continue
             in_flight[future] = (index, first)
-            future.add_done_callback(lambda f, i=index, a=attempt, t=first: done_queue.put((i, a, t, f)))
+            future.add_done_callback(functools.partial(_queue_outcome, done_queue, index, attempt, first))
 
     def _settle(
         self, index: int, attempt: int, first: float, future: Future[Any], retries: list[tuple[float, int, int, float]]
@@ -457,7 +458,7 @@ class BatchRun:
         lost.__cause__ = error.__cause__ if isinstance(error, WorkerLost) and error.__cause__ else error
         return lost
 
-    def _submit_error(self, index: int, error: Exception) -> BaseException:
+    def _submit_error(self, index: int, error: BaseException) -> BaseException:
         if isinstance(error, BrokenExecutor):
             return self._lost(index, error)
         failure = FlytError(
@@ -479,6 +480,17 @@ class BatchRun:
                 continue
             if error is None:
                 self.finish(index, future.result(), None, first)
+
+
+def _queue_outcome(
+    done_queue: SimpleQueue[tuple[int, int, float, Future[Any]]],
+    index: int,
+    attempt: int,
+    first: float,
+    future: Future[Any],
+) -> None:
+    """A future's done-callback: hand the finished attempt to the scheduling thread."""
+    done_queue.put((index, attempt, first, future))
 
 
 def _runs_at_most(executor: Executor, limit: int) -> bool:

@@ -25,6 +25,7 @@ Events and the store stay in the driving process: only the items' outcomes trave
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import site
@@ -33,7 +34,7 @@ import sysconfig
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, InvalidStateError
 from concurrent.futures import wait as futures_wait
 from importlib.machinery import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
@@ -71,8 +72,9 @@ def executor(
 
     - ``executor()``: starts a ``LocalCluster`` of ``n_workers`` (2) worker processes
       (threads with ``processes=False``); other keyword arguments go to ``LocalCluster``
-      (e.g. ``threads_per_worker``). The scheduler's dashboard takes a free port on
-      127.0.0.1 unless you pass ``dashboard_address``: never a fixed one.
+      (e.g. ``threads_per_worker``). Scheduler, workers and their HTTP servers listen
+      on 127.0.0.1 only, on free ports (never a fixed one), unless you pass
+      ``dashboard_address`` / ``worker_dashboard_address`` / ``host``.
     - ``executor("tcp://scheduler:8786")``: connects to a running scheduler. Its workers
       need ``flyt-python`` (and the libraries your nodes import) installed; your own flow
       modules are shipped with each item.
@@ -94,17 +96,62 @@ def executor(
     # The scheduler always serves HTTP, on 8787 when given no address (even None): ask for a
     # free port on the loopback interface instead, so two clusters never collide.
     cluster_kwargs.setdefault("dashboard_address", "127.0.0.1:0")
-    cluster = LocalCluster(
-        n_workers=2 if n_workers is None else n_workers,
-        processes=True if processes is None else processes,
-        **cluster_kwargs,
-    )
+    # Nothing this starts listens beyond loopback, in either mode: workers serve HTTP
+    # (metrics) too, on every interface unless told otherwise.
+    cluster_kwargs.setdefault("worker_dashboard_address", "127.0.0.1:0")
+    with _stderr_for_child_processes():
+        cluster = LocalCluster(
+            n_workers=2 if n_workers is None else n_workers,
+            processes=True if processes is None else processes,
+            **cluster_kwargs,
+        )
     try:
         local_client = Client(cluster)
     except BaseException:
         cluster.close()
         raise
     return DaskExecutor(local_client, cluster=cluster, owns_client=True)
+
+
+def _has_real_fd(stream: Any) -> bool:
+    try:
+        return stream is not None and stream.fileno() >= 0
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def _stderr_for_child_processes() -> Iterator[None]:
+    """While worker processes start, give them a real stderr even when ``sys.stderr`` has
+    no file descriptor (a terminal UI such as Textual replaces it; multiprocessing then
+    fails with "bad value(s) in fds_to_keep"). Their output is relayed, line by line, to
+    ``sys.stderr`` as it was: in the workbench, its log pane, not the terminal."""
+    if _has_real_fd(sys.stderr):
+        yield
+        return
+    relay_to = sys.stderr
+    read_end, write_end = os.pipe()
+    saved_fd2 = os.dup(2)
+    os.dup2(write_end, 2)  # children inherit fd 2 at spawn: the pipe
+    os.close(write_end)
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+    threading.Thread(target=_relay, args=(read_end, relay_to), name="flyt-dask-stderr", daemon=True).start()
+    try:
+        yield
+    finally:
+        child_stderr, sys.stderr = sys.stderr, relay_to
+        os.dup2(saved_fd2, 2)
+        os.close(saved_fd2)
+        with contextlib.suppress(Exception):
+            child_stderr.close()
+
+
+def _relay(read_end: int, target: Any) -> None:
+    """Copy lines from ``read_end`` to ``target.write`` until every writer closed it."""
+    with os.fdopen(read_end, "r", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            with contextlib.suppress(Exception):
+                target.write(line)
 
 
 class DaskExecutor(Executor):
@@ -417,7 +464,7 @@ def _run_payload(code: bytes, data: bytes) -> bytes:
         fn = pickle.loads(code)
         args, kwargs = pickle.loads(data)
     except BaseException as exc:
-        error = FlytError(
+        error: BaseException = FlytError(
             f"the Dask worker could not load the item's code: {error_text(exc)} "
             "(is every library it imports installed on the workers?)"
         )
@@ -441,7 +488,7 @@ def _without_tracebacks(error: BaseException) -> BaseException:
     hold the Dask future (and its result on a worker) for as long as the error lives. The
     worker's traceback is kept as text in a note instead."""
     seen: set[int] = set()
-    stack = [error]
+    stack: list[BaseException | None] = [error]
     while stack:
         current = stack.pop()
         if current is None or id(current) in seen:

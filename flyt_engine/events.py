@@ -81,7 +81,7 @@ class Event(tuple):
         return f"{type(self).__name__}({where}{', ' if extra else ''}{extra})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and tuple.__eq__(self, other)  # type: ignore[arg-type]
+        return type(other) is type(self) and tuple.__eq__(self, other)
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)

@@ -183,7 +183,8 @@ class Node:
     # -- successors: PocketFlow's ``a >> b`` and ``a - "action" >> b`` -------------------
     def __rshift__(self, other: Node) -> Node:
         """``a >> b``: ``b`` follows ``a`` on the ``"default"`` action; returns ``b`` (chains)."""
-        return self.then(DEFAULT_ACTION, other)
+        self.then(DEFAULT_ACTION, other)
+        return other
 
     def __sub__(self, action: str) -> _Transition:
         """``a - "action" >> b``: ``b`` follows ``a`` on ``action``."""
@@ -328,9 +329,10 @@ def drive(
         successors = transitions.get(id(node) if by_id else node)
         if successors is None:
             return action
-        node = successors.get(action)
-        if node is None:
+        following = successors.get(action)
+        if following is None:
             return action
+        node = following
 
 
 def _check_action(node: Node, action: Any, attempts: int) -> str:
@@ -419,6 +421,7 @@ def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
     run_ctx._run_id = run_id
     run_ctx._path = ()
     emit = run_ctx._emit
+    assert emit is not None  # run() calls this only for observed contexts
     watcher = store_reporter(run_id, path, emit, run_ctx._gate)
     shared._watch(watcher)
     header = (run_id, path, node.name, id(node))
@@ -477,6 +480,7 @@ def drive_observed(
     so a step costs four clock reads; durations restart after a gate pause.
     """
     emit = ctx._emit
+    assert emit is not None  # the observed driver runs only for observed contexts
     gate = ctx._gate
     signal = ctx._signal
     cell = _writer_cell()
@@ -562,10 +566,10 @@ def drive_observed(
 
             successors = transitions.get(nid)
             following = successors.get(action) if successors is not None else None
-            event = (NodeFinished, header, now, action, following.name if following is not None else None)
-            emit(event)
+            finished = (NodeFinished, header, now, action, following.name if following is not None else None)
+            emit(finished)
             if gate.armed:
-                gate(event)
+                gate(finished)
             if following is None:
                 return action
             node = following

@@ -38,7 +38,7 @@ class SharedStore:
         if type(self).get is SharedStore.get:
             # The fast path of `get`: the dict's own C method, bound once (a subclass that
             # overrides `get` keeps its override).
-            self.get = self._data.get  # type: ignore[method-assign]
+            self.get = self._data.get  # type: ignore[method-assign,assignment]
 
     def get(self, key: str, default: Any = None) -> Any:  # shadowed per instance by dict.get
         """The value under ``key``, or ``default`` when it is missing."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +34,8 @@ from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, Phas
 from .core import exit_guard
 from .core.format import error_line, format_duration, safe_repr, traceback_text
 from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker, iteration_of
+from .core.loading import FlowEntry, LoadedModule
+from .core.session import RunSession
 from .messages import FilesChanged, LoadFailed, ModuleLoaded, RunEnded
 from .widgets.batch_panel import BatchPanel
 from .widgets.event_log import (
@@ -105,11 +108,11 @@ class FlytApp(App[None]):
         self.stable = _env_flag("FLYT_TUI_STABLE") if stable_output is None else stable_output
         self.exit_after_paint = _env_flag("FLYT_TUI_EXIT_AFTER_PAINT")
         self.guard_exit = False  # the flyt-tui command sets it: quitting then ends the process in bounded time
-        self.loaded: Any = None  # LoadedModule of the last good load
-        self.entry: Any = None  # the FlowEntry on screen
-        self.session: Any = None  # the current RunSession
+        self.loaded: LoadedModule | None = None  # the last good load
+        self.entry: FlowEntry | None = None  # the flow on screen
+        self.session: RunSession | None = None  # the current (or last) run
         self.history = RunHistory()
-        self.load_error: Any = None  # the LoadError of the last failed (re)load
+        self.load_error: BaseException | None = None  # the LoadError of the last failed (re)load
         self.reload_pending = False
         self._run_after_load: str | None = None  # a run asked for while a reload was due
         self.loads = 0  # successful loads (tests wait on it)
@@ -117,7 +120,7 @@ class FlytApp(App[None]):
         self._painted = False
         self._shown_pause: tuple[Any, ...] | None = None
         self._store_lit = False
-        self._watch_stop: Any = None
+        self._watch_stop: threading.Event | None = None
         self._log_filter: str | None = None
         self._inspected: NodeKey | None = None  # the node the inspector shows
         self._inspected_value: str | None = None  # or the store key it shows
@@ -192,10 +195,10 @@ class FlytApp(App[None]):
         self.status.set_state("loading", f"loading {self.path.name}")
         self._ticker = self.set_interval(TICK_SECONDS, self._tick, pause=True)
         tree.focus()
+        # What the flow prints (and what Dask's worker processes write) goes to the Events log, not the terminal.
+        self.begin_capture_print(self.event_log, stdout=True, stderr=True)
         self._load(None)
         if self.watch_files:
-            import threading
-
             self._watch_stop = threading.Event()
             self._watch(self._watch_directory())
 
@@ -221,7 +224,7 @@ class FlytApp(App[None]):
 
     # -- loading ---------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
-    def _load(self, previous: Any) -> None:
+    def _load(self, previous: LoadedModule | None) -> None:
         """Import the module (fresh on reload) and post the result; never touches widgets."""
         from .core.loading import LoadError, load_module, reload_module
 
@@ -272,7 +275,7 @@ class FlytApp(App[None]):
                 self._painted = True
                 self.call_after_refresh(self._report_paint)
 
-    def _open_entry(self, entry: Any, *, reloaded: bool = False, reset_logs: bool = False) -> None:
+    def _open_entry(self, entry: FlowEntry, *, reloaded: bool = False, reset_logs: bool = False) -> None:
         """Show ``entry``'s graph and initial store (a new flow, or the same after a reload)."""
         from flyt_engine.graph import describe
 
@@ -319,7 +322,9 @@ class FlytApp(App[None]):
     def _watch(self, directory: Path) -> None:
         from .core.reload import watch_python_files
 
-        for paths in watch_python_files(directory, self._watch_stop):
+        stop = self._watch_stop
+        assert stop is not None  # set before the watcher starts
+        for paths in watch_python_files(directory, stop):
             self.post_message(FilesChanged(set(paths)))
 
     def on_files_changed(self, message: FilesChanged) -> None:
@@ -357,11 +362,14 @@ class FlytApp(App[None]):
 
     # -- runs ------------------------------------------------------------------------------
     def _run_active(self) -> bool:
-        return self.session is not None and not self.session.finished
+        return self._active_session() is not None
+
+    def _active_session(self) -> RunSession | None:
+        """The session of a run that has not ended, else ``None``."""
+        session = self.session
+        return session if session is not None and not session.finished else None
 
     def _start_run(self, mode: str) -> None:
-        from .core.session import RunSession
-
         if self.entry is None:
             self.notify("no flow loaded", severity="warning")
             return
@@ -419,7 +427,7 @@ class FlytApp(App[None]):
             self._count_tab("tab-errors", "Errors", 0)
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
-    def _run(self, session: Any, previous: Any, mode: str) -> None:
+    def _run(self, session: RunSession, previous: RunSession | None, mode: str) -> None:
         """The run's worker: wait for the previous run to let go, run, report the end."""
         if previous is not None:
             previous.wait(2.0)
@@ -545,7 +553,7 @@ class FlytApp(App[None]):
         entries = []
         for event, extra in pending:
             if event is None:
-                entries.append(skipped_entry(extra, "events"))
+                entries.append(skipped_entry(int(extra), "events"))
             else:
                 entries.append(event_entry(event, extra, self.stable))
         pending.clear()
@@ -556,7 +564,7 @@ class FlytApp(App[None]):
         if message.pane.id == "tab-events":
             self._show_events()
 
-    def _show_pause(self, session: Any, paused_at: Event | None) -> None:
+    def _show_pause(self, session: RunSession, paused_at: Event | None) -> None:
         if paused_at is None and session.paused_at is None:
             if self._shown_pause is not None:
                 self._shown_pause = None
@@ -568,6 +576,8 @@ class FlytApp(App[None]):
                 self.status.set_state("running", "running")
             return
         event = paused_at if paused_at is not None else session.paused_at
+        if event is None:  # pragma: no cover - the pause ended between the two reads
+            return
         marker = (id(event),)
         if self._shown_pause == marker:
             return
@@ -695,8 +705,8 @@ class FlytApp(App[None]):
 
     def action_step_phase(self) -> None:
         """Pause at the next checkpoint (starts a run paused at the first one when idle)."""
-        session = self.session
-        if self._run_active():
+        session = self._active_session()
+        if session is not None:
             session.step_phase()
             self._shown_pause = None
         else:
@@ -704,8 +714,8 @@ class FlytApp(App[None]):
 
     def action_step_node(self) -> None:
         """Run to just before the next node's prep (starts a paused run when idle)."""
-        session = self.session
-        if self._run_active():
+        session = self._active_session()
+        if session is not None:
             session.step_node()
             self._shown_pause = None
         else:
@@ -713,8 +723,9 @@ class FlytApp(App[None]):
 
     def action_continue_run(self) -> None:
         """Run on until a breakpoint or the end (starts a run when idle)."""
-        if self._run_active():
-            self.session.resume()
+        session = self._active_session()
+        if session is not None:
+            session.resume()
             self._shown_pause = None
         else:
             self._start_run("run")
@@ -730,13 +741,15 @@ class FlytApp(App[None]):
         else:
             self.breakpoints.add(name)
         self.flow_tree.relabel_names([name])
-        if self._run_active():
-            self.session.set_breakpoints(self.breakpoints)
+        session = self._active_session()
+        if session is not None:
+            session.set_breakpoints(self.breakpoints)
 
     def action_stop(self) -> None:
         """Stop the run: cancels its Context, so waits and sleeps end at once."""
-        if self._run_active():
-            self.session.stop()
+        session = self._active_session()
+        if session is not None:
+            session.stop()
             self.status.set_state("stopping", "stopping…")
 
     def action_filter_logs(self) -> None:
@@ -769,8 +782,9 @@ class FlytApp(App[None]):
         entry = next((e for e in self.loaded.entries if e.name == name), None)
         if entry is None or (self.entry is not None and entry.name == self.entry.name):
             return
-        if self._run_active():
-            self.session.stop()
+        session = self._active_session()
+        if session is not None:
+            session.stop()
         self.session = None
         self._ticker.pause()
         self._open_entry(entry, reset_logs=True)
@@ -836,17 +850,16 @@ def _node_label(event: Event) -> str:
 
 def _pause_words(event: Event) -> tuple[str, str]:
     """(what the tree line says, what the status line says in parentheses)."""
-    kind = type(event)
-    if kind is PhaseStarted:
+    if isinstance(event, PhaseStarted):
         return f"paused before {event.phase}", event.phase
-    if kind is NodeFinished:
+    if isinstance(event, NodeFinished):
         following = f" → {event.next_node}" if event.next_node else " → end"
         return f"paused after post: {event.action}{following}", f"action {event.action}{following}"
-    if kind is ExecFailed:
+    if isinstance(event, ExecFailed):
         words = f"attempt {event.attempt}/{event.max_attempts} failed"
         return f"paused: {words}", f"exec, {words}"
-    if kind is NodeFailed:
+    if isinstance(event, NodeFailed):
         return f"paused: failed in {event.phase}", f"{event.phase}, failed"
-    if kind is StoreChanged:
+    if isinstance(event, StoreChanged):
         return f"paused at write of {event.key}", f"write of {event.key}"
     return "paused", "paused"

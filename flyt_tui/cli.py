@@ -26,6 +26,11 @@ from .core.loading import LoadError, check_path, parse_set_option, parse_target,
 EXIT_OK, EXIT_FLOW_FAILED, EXIT_USAGE = 0, 1, 2
 
 
+# True when running as the flyt-tui command (``run``), not called by a test: only then may
+# quitting end the process at once (``core/exit_guard.py``).
+_as_command = False
+
+
 def _fail(message: str, details: str = "") -> None:
     """Print a clear error on stderr and exit with the usage/load error code."""
     click.echo(f"flyt-tui: error: {message}", err=True)
@@ -120,10 +125,12 @@ def main(
         breakpoints=breakpoints,
         watch=not no_watch,
     )
-    app.guard_exit = True
-    exit_guard.remember_terminal()
+    app.guard_exit = _as_command  # the real command leaves in bounded time; a test's process must not
+    if _as_command:
+        exit_guard.remember_terminal()
     app.run()
-    exit_guard.arm()  # the app closed: whatever user code still runs must not hold the process
+    if _as_command:
+        exit_guard.arm()  # the app closed: whatever user code still runs must not hold the process
     raise SystemExit(app.return_code or EXIT_OK)
 
 
@@ -190,6 +197,8 @@ def stdout_for_json(as_json: bool) -> Iterator[TextIO | None]:
 def run(prog_name: str = "flyt-tui") -> None:
     """The ``flyt-tui`` console script: ``main``, then leave at once even when the user's
     module left non-daemon threads behind (they would keep the interpreter alive)."""
+    global _as_command
+    _as_command = True
     try:
         main(prog_name=prog_name)
     except SystemExit as done:

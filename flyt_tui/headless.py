@@ -14,7 +14,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from operator import itemgetter
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from rich.console import Console
 from rich.markup import escape
@@ -86,20 +86,19 @@ class ProgressDisplay:
                 event = popleft()
             except IndexError:
                 break
-            kind = type(event)
-            if kind is BatchItemFinished:
+            if isinstance(event, BatchItemFinished):
                 advances[event.path] = advances.get(event.path, 0) + 1
-            elif kind is NodeFinished:
+            elif isinstance(event, NodeFinished):
                 self._node_finished(event)
-            elif kind is BatchStarted:
+            elif isinstance(event, BatchStarted):
                 self._flush(advances)
                 self._batch_started(event)
-            elif kind is BatchFinished:
+            elif isinstance(event, BatchFinished):
                 self._flush(advances)
                 self._batch_finished(event)
-            elif kind is ExecFailed:
+            elif isinstance(event, ExecFailed):
                 self._exec_failed(event)
-            elif kind is FallbackUsed:
+            elif isinstance(event, FallbackUsed):
                 self._print(f"[yellow]⚠[/] {self._where(event.path)}: fallback used after {_describe(event.error)}")
         self._flush(advances)
         self.progress.refresh()
@@ -187,11 +186,11 @@ class RunSummary:
         for record in records:
             kind = record[0]
             if kind is ExecFailed:
-                event = materialize(record)
-                if will_retry(event.wait, event.attempt, event.max_attempts):
+                failed = cast(ExecFailed, materialize(record))
+                if will_retry(failed.wait, failed.attempt, failed.max_attempts):
                     self.retries += 1
             elif kind is NodeFailed:
-                event = materialize(record)
+                event = cast(NodeFailed, materialize(record))
                 error = event.error
                 # one failure, one entry: enclosing flows re-report the same error; a stop is no failure
                 if error is self._last_node_error or isinstance(error, (Cancelled, BatchError)):

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter, not_
-from typing import Any
+from typing import Any, cast
 
 from flyt_engine.errors import Cancelled
 from flyt_engine.events import (
@@ -322,7 +322,7 @@ class RunHistory:
             if own:
                 latest_writes = dict(zip(map(_FIELD, own), own, strict=True))
                 self.writers.update(zip(latest_writes, map(_NODE, latest_writes.values()), strict=True))
-                tick.store = {key: materialize(record) for key, record in latest_writes.items()}
+                tick.store = {key: cast(StoreChanged, materialize(record)) for key, record in latest_writes.items()}
 
         last: dict[tuple[str, ...], Record] = dict(zip(map(_PATH, node_ends), node_ends, strict=True))
         fallbacks: dict[tuple[str, ...], Record] = {}
@@ -361,10 +361,10 @@ class RunHistory:
             elif kind is BatchStarted or kind is BatchFinished:
                 batch_records.append(record)
             elif kind is RunStarted:
-                tick.started = materialize(record)
+                tick.started = cast(RunStarted, materialize(record))
                 self.started = record[2]
             elif kind is RunFinished:
-                tick.finished = self.finished = materialize(record)
+                tick.finished = self.finished = cast(RunFinished, materialize(record))
 
         starts = dict(zip(map(_PATH, node_starts), node_starts, strict=True))
         results = dict(zip(map(_PATH_FIELD, phase_done), phase_done, strict=True))
@@ -401,7 +401,10 @@ class RunHistory:
 
     def iteration_writes(self, iteration: tuple[str, ...]) -> dict[str, StoreChanged]:
         """The writes of one BatchFlow iteration so far (key → its latest ``StoreChanged``)."""
-        return {key: materialize(record) for key, record in self.iteration_stores.get(iteration, {}).items()}
+        return {
+            key: cast(StoreChanged, materialize(record))
+            for key, record in self.iteration_stores.get(iteration, {}).items()
+        }
 
     def iteration_inputs(self, iteration: tuple[str, ...]) -> Mapping[str, Any] | None:
         """The inputs of BatchFlow iteration ``(..., batch, "#i")``: entry ``i`` of the
@@ -452,7 +455,7 @@ class RunHistory:
                 continue
             previous = summary.prep if phase == "prep" else summary.exec if phase == "exec" else summary.post
             if previous is None or when >= previous.time:
-                event = materialize(record)
+                event = cast(PhaseFinished, materialize(record))
                 if phase == "prep":
                     summary.prep = event
                 elif phase == "exec":
@@ -465,9 +468,10 @@ class RunHistory:
             if current is None or (record[2], rank) >= current[:2]:
                 latest[path] = (record[2], rank, record)
         for (path, action), count in taken.items():
-            record = last.get(path)
-            if record is None:
+            ended = last.get(path)
+            if ended is None:
                 continue
+            record = ended
             key = self._key(path, record[1][3])
             summary = self._node(key, record[1][2])
             if summary is not None:

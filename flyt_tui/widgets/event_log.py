@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from rich.text import Text
+from textual import events
 from textual.widgets import RichLog
 
 from flyt_engine.events import (
@@ -50,6 +51,11 @@ class EventLog(RichLog):
         super().__init__(id=id, wrap=False, markup=False, highlight=False, max_lines=max_entries * 4)
         self.entries: deque[Entry] = deque(maxlen=max_entries)
         self.node_filter: str | None = None
+
+    def on_print(self, event: events.Print) -> None:
+        """Output captured from the flow's ``print`` and ``sys.stderr`` (see ``FlytApp``)."""
+        if event.text.strip():
+            self.add([output_entry(event.text, event.stderr)])
 
     def add(self, entries: Iterable[Entry]) -> None:
         """Append entries; the ones passing the filter are written in one go."""
@@ -165,6 +171,13 @@ def event_entry(event: Event, t0: float, stable: bool = False) -> Entry:
         except Exception:
             pass
     return event.path, text
+
+
+def output_entry(text: str, stderr: bool) -> Entry:
+    """A line the flow (or a library it uses, such as Dask) printed while the app runs."""
+    line = Text("stderr │ " if stderr else "stdout │ ", style="dim")
+    line.append(text.rstrip("\n"), style="yellow" if stderr else "")
+    return (), line
 
 
 def skipped_entry(count: int, what: str) -> Entry:

@@ -32,6 +32,7 @@ _ICONS = {
     NodeState.STOPPED: ("■", "red"),
 }
 _PAUSED_STYLE = "bold black on yellow"
+MAX_NESTING = 24  # successor lines nest this deep at most, then continue side by side
 _CURRENT_STYLE = "on #4d4300"
 
 
@@ -76,6 +77,7 @@ class FlowTree(Tree[TreeItem]):
         self._by_src: dict[NodeKey, list[TreeNode[TreeItem]]] = {}
         self._by_name: dict[str, list[TreeNode[TreeItem]]] = {}
         self._by_ident: dict[tuple[tuple[str, str], ...], TreeNode[TreeItem]] = {}
+        self._depth: dict[int, int] = {}  # id(line) -> its nesting depth, while a graph is drawn
         self.node_names: set[str] = set()
 
     # -- building --------------------------------------------------------------------------
@@ -115,7 +117,7 @@ class FlowTree(Tree[TreeItem]):
         if cursor is not None:
             target = self._by_ident.get(cursor.ident)
             if target is None and cursor.key is not None:
-                target = next((line for line in self._by_name.get(cursor.name, ()) if line.data.kind == "node"), None)
+                target = next((line for line in self._by_name.get(cursor.name, ()) if _item(line).kind == "node"), None)
         self._invalidate()
         _ = self._tree_lines  # build the lines now: the cursor goes by line number
         self.move_cursor(target or root, animate=False)
@@ -147,6 +149,8 @@ class FlowTree(Tree[TreeItem]):
         """
         stack: list[_Frame] = []
         stack.extend(reversed(self._graph_frames(parent, graph, base, in_batch)))
+        if parent is self.root:
+            self._depth = {id(parent): 0}
         while stack:
             line_parent, g, node, edge, inner_start, base, in_batch = stack.pop()
             parent_ident = line_parent.data.ident if line_parent.data is not None else ()
@@ -171,11 +175,15 @@ class FlowTree(Tree[TreeItem]):
             if node.children is not None:
                 inner_batch = in_batch or node.kind == "batch_flow"
                 frames.extend(self._graph_frames(line, node.children, (*base, node.name), inner_batch))
+            # A long chain would nest one line per node; past MAX_NESTING its successors go
+            # beside it instead of under it (Textual's tree walks its lines recursively).
+            depth = self._depth[id(line)] = self._depth.get(id(line_parent), 0) + 1
+            successor_parent = line if depth < MAX_NESTING else line_parent
             for action, target in g.edges_from(node.id):
                 target_node = g.node(target) if target is not None else None
                 if target is not None and target_node is None:
                     continue
-                frames.append((line, g, target_node, (key, action), False, base, in_batch))
+                frames.append((successor_parent, g, target_node, (key, action), False, base, in_batch))
             if not frames:
                 line.allow_expand = False
             stack.extend(reversed(frames))
@@ -204,12 +212,12 @@ class FlowTree(Tree[TreeItem]):
 
     def node_line(self, key: NodeKey) -> TreeNode[TreeItem] | None:
         """The node's own line."""
-        return next((line for line in self._by_key.get(key, ()) if line.data.kind == "node"), None)
+        return next((line for line in self._by_key.get(key, ()) if _item(line).kind == "node"), None)
 
     def find_key(self, name: str) -> NodeKey | None:
         """The key of the first node line named ``name``."""
-        line = next((line for line in self._by_name.get(name, ()) if line.data.kind == "node"), None)
-        return line.data.key if line is not None else None
+        line = next((line for line in self._by_name.get(name, ()) if _item(line).kind == "node"), None)
+        return _item(line).key if line is not None else None
 
     # -- state -----------------------------------------------------------------------------
     def relabel(self, keys: Iterable[NodeKey]) -> None:
@@ -221,17 +229,17 @@ class FlowTree(Tree[TreeItem]):
             for line in self._by_src.get(key, ()):
                 lines[id(line)] = line
         for line in lines.values():
-            line.set_label(self.label_for(line.data))
+            line.set_label(self.label_for(_item(line)))
 
     def relabel_names(self, names: Iterable[str]) -> None:
         lines = {id(line): line for name in names for line in self._by_name.get(name, ())}
         for line in lines.values():
-            line.set_label(self.label_for(line.data))
+            line.set_label(self.label_for(_item(line)))
 
     def relabel_all(self) -> None:
         for line in self._by_ident.values():
             if line.data is not None and line.data.kind != "note":
-                line.set_label(self.label_for(line.data))
+                line.set_label(self.label_for(_item(line)))
 
     def set_pause(self, pause: PausePoint | None) -> None:
         """Highlight the node the run is paused at (and un-highlight the previous one)."""
@@ -331,3 +339,10 @@ class FlowTree(Tree[TreeItem]):
         if item is None or item.kind in ("end", "note"):
             return None
         return item.name
+
+
+def _item(line: TreeNode[TreeItem]) -> TreeItem:
+    """The item of a line the tree made (every line it indexes carries one)."""
+    item = line.data
+    assert item is not None
+    return item

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -32,7 +33,7 @@ class Inspector(VerticalScroll):
         self._spans: list[Any] = []
         self._lines = 1
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield self._body
 
     def _set(self, text: Text, *, layout: bool = True) -> None:

@@ -362,3 +362,88 @@ def test_a_worker_dying_mid_batch_names_batch_and_item_and_loses_no_result(execu
     assert "'shout' item #2" in str(error)
     assert "KilledWorker" in str(error)
     assert info.value.errors[:2] == [None, None] and info.value.errors[3] is None
+
+
+def _listening_ips() -> set[str]:
+    """The IPs this process and its children listen on (TCP), read from /proc/net."""
+    import socket
+
+    ips: set[str] = set()
+    inodes: set[str] = set()
+    pids = [os.getpid()]
+    try:
+        children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+        pids += [int(pid) for pid in children]
+    except OSError:
+        pass
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] != "0A" or fields[9] not in inodes:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(fields[1].split(":")[0])
+            words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            ips.add(socket.inet_ntop(family, words))
+    return ips
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc/net")
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_a_local_cluster_listens_on_loopback_only(processes):
+    ex = flyt_dask.executor(processes=processes, n_workers=1)
+    try:
+        ips = _listening_ips()
+    finally:
+        ex.shutdown()
+    assert ips, "the cluster should listen somewhere"
+    assert ips <= {"127.0.0.1", "::1"}, ips
+
+
+class _NoFdStderr:
+    """What a terminal UI puts in sys.stderr: writes captured, no file descriptor."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.lines.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return -1
+
+
+def _shout(ctx, item):
+    import sys as worker_sys
+
+    worker_sys.stderr.write(f"item {item} says hello\n")
+    worker_sys.stderr.flush()
+    return item * 2
+
+
+def test_worker_processes_start_when_stderr_has_no_descriptor_and_their_output_is_relayed(monkeypatch):
+    fake = _NoFdStderr()
+    monkeypatch.setattr(sys, "stderr", fake)
+    ex = flyt_dask.executor(n_workers=1)
+    try:
+        assert sys.stderr is fake  # put back once the workers started
+        shared = SharedStore({"items": [1, 2]})
+        run(BatchNode(_shout, executor=ex, name="shout"), shared)
+        assert shared["results"] == [2, 4]
+    finally:
+        ex.shutdown()
+    deadline = time.monotonic() + 10
+    while not any("says hello" in line for line in fake.lines) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any("item 1 says hello" in line for line in fake.lines)

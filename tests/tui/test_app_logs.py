@@ -80,7 +80,7 @@ async def test_batch_bars_reach_100_percent_and_stay():
         squares = bars[("batches", "squares")]
         assert squares.record.done == squares.record.total == 20
         assert squares.record.finished and squares.record.failed == 0
-        assert squares._bar.percentage == 1.0
+        assert squares._progress.percentage == 1.0
         assert str(squares._stats.render()).startswith("✓ 20/20")
         per_user = bars[("batches", "per_user")]
         assert (per_user.record.done, per_user.record.total) == (3, 3)
@@ -111,3 +111,23 @@ async def test_hostile_values_and_names_are_shown_safely():
         select_node(app, "[x]")
         await pilot.pause()
         assert "prep <Unprintable object; repr raised RuntimeError>" in app.inspector.plain
+
+
+async def test_what_the_flow_prints_shows_in_the_events_log(tmp_path):
+    from conftest import SIZE, wait_for, wait_loaded, wait_state
+
+    from flyt_tui.app import FlytApp
+
+    path = tmp_path / "printing.py"
+    path.write_text(
+        "import sys\nfrom flyt_engine import Flow, Node\n"
+        "def exec_(ctx, p):\n    print('hello from the flow')\n    print('to stderr', file=sys.stderr)\n"
+        "flow = Flow(Node(exec=exec_, name='talk'), name='printing')\n"
+    )
+    app = FlytApp(path, watch=False, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("r")
+        await wait_state(pilot, "done")
+        await wait_for(pilot, lambda: "hello from the flow" in app.event_log.visible_text(), what="the print")
+        assert "stderr │ to stderr" in app.event_log.visible_text()

@@ -21,22 +21,23 @@ from typing import Any
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
 from textual.events import DescendantFocus
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, TabbedContent, TabPane, Tree
+from textual.widgets import DataTable, TabbedContent, Tree
 from textual.worker import Worker, WorkerState
 
 from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, PhaseStarted, StoreChanged
 
+from .commands import workbench_commands
 from .core import exit_guard
 from .core.format import error_line, format_duration, safe_repr, traceback_text
 from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker, iteration_of
 from .core.loading import FlowEntry, LoadedModule
 from .core.session import RunSession
 from .messages import FilesChanged, LoadFailed, ModuleLoaded, RunEnded
+from .screens.workbench import WorkbenchScreen
 from .widgets.batch_panel import BatchPanel
 from .widgets.event_log import (
     EventLog,
@@ -48,7 +49,7 @@ from .widgets.event_log import (
 )
 from .widgets.flow_tree import FlowTree, PausePoint
 from .widgets.inspector import Inspector
-from .widgets.status_bar import StatusBar
+from .widgets.status_bar import StatusBar, ViewState
 from .widgets.store_table import HIGHLIGHT_SECONDS, StoreTable
 
 _MISSING = object()  # a store key that is not there
@@ -130,23 +131,9 @@ class FlytApp(App[None]):
         # events for the Events tab, formatted only when it is shown (bounded like the log)
         self._unshown_events: deque[tuple[Event | None, float]] = deque(maxlen=2000)
 
-    # -- layout ----------------------------------------------------------------------------
-    def compose(self) -> ComposeResult:
-        with Horizontal(id="main"):
-            yield FlowTree(id="tree")
-            with Vertical(id="right"):
-                yield StoreTable(id="store")
-                yield BatchPanel(id="batches")
-                yield Inspector(id="inspector")
-        with TabbedContent(id="logs"):
-            with TabPane("Retries", id="tab-retries"):
-                yield EventLog(id="retry-log")
-            with TabPane("Errors", id="tab-errors"):
-                yield EventLog(id="error-log")
-            with TabPane("Events", id="tab-events"):
-                yield EventLog(id="event-log", max_entries=2000)
-        yield StatusBar(id="status")
-        yield Footer()
+    # -- layout: the screen owns it ---------------------------------------------------------
+    def get_default_screen(self) -> Screen[Any]:
+        return WorkbenchScreen()
 
     @property
     def flow_tree(self) -> FlowTree:
@@ -180,7 +167,8 @@ class FlytApp(App[None]):
     def event_log(self) -> EventLog:
         return self.query_one("#event-log", EventLog)
 
-    def on_mount(self) -> None:
+    def on_workbench_screen_ready(self) -> None:
+        """The screen's widgets exist: set them up, load the module, start watching."""
         tree = self.flow_tree
         tree.border_title = "Flow"
         tree.stable = self.stable
@@ -192,7 +180,7 @@ class FlytApp(App[None]):
         self.batch_panel.stable = self.stable
         self.inspector.border_title = "Inspector"
         self.inspector.stable = self.stable
-        self.status.set_state("loading", f"loading {self.path.name}")
+        self.status.set_state(ViewState.LOADING, f"loading {self.path.name}")
         self._ticker = self.set_interval(TICK_SECONDS, self._tick, pause=True)
         tree.focus()
         # What the flow prints (and what Dask's worker processes write) goes to the Events log, not the terminal.
@@ -268,7 +256,7 @@ class FlytApp(App[None]):
         else:
             self.flow_tree.show_message(f"⚠ could not load {self.path.name}", [error.message])
             self.inspector.show_message(error.message, error.details)
-            self.status.set_state("error", "load failed", error.message)
+            self.status.set_state(ViewState.ERROR, "load failed", error.message)
             if self.watch_files:
                 self.status.set_reload("watching for a fix…", "dim")
             if self.exit_after_paint and not self._painted:
@@ -295,7 +283,7 @@ class FlytApp(App[None]):
             self._reset_run_view(self._initial_store(), graph=(entry.flow, graph), reloaded=reloaded, logs=reset_logs)
             if self.session is None or self.session.finished:
                 self.session = None
-                self.status.set_state("idle", "idle")
+                self.status.set_state(ViewState.IDLE, "idle")
         self.status.set_flow(entry.flow.name, f"{self.path.name}:{entry.name}")
         self.flow_tree.border_title = f"Flow · {self.path.name}"
         self._refresh_inspector()
@@ -373,23 +361,28 @@ class FlytApp(App[None]):
         if self.entry is None:
             self.notify("no flow loaded", severity="warning")
             return
+        if self.load_error is not None:  # the file on disk is broken: say what runs instead
+            words = f"{self.path.name} does not load; running the last good version"
+            self.notify(f"{words}: {error_line(self.load_error, 100)}", severity="warning", timeout=6)
+            self.status.set_reload(words, "bold yellow")
         old = self.session
         if old is not None and not old.finished:
             old.stop()
             if self.reload_pending:  # the file changed during the old run: run the new code
                 self.session = None
                 self._ticker.pause()
-                self.status.set_state("stopped", "stopped")
+                self.status.set_state(ViewState.STOPPED, "stopped")
                 self._run_after_load = mode
                 self._start_reload()
                 return
-        initial = fresh_store(self._initial_store())
-        session = RunSession(self.entry.flow, initial, breakpoints=self.breakpoints)
+        initial = self._initial_store()
+        # The run's own copy of the initial store is made on the run thread (it can be big).
+        session = RunSession(self.entry.flow, breakpoints=self.breakpoints, prepare=lambda: fresh_store(initial))
         self.session = session
         self.runs += 1
         self._shown_pause = None
         self._reset_run_view(initial)
-        self.status.set_state("running", "running")
+        self.status.set_state(ViewState.RUNNING, "running")
         self._ticker.resume()
         self._run(session, old, mode)
 
@@ -445,12 +438,13 @@ class FlytApp(App[None]):
         state = str(getattr(session.state, "value", session.state))
         steps = f"{self.history.steps} step{'s' if self.history.steps != 1 else ''}"
         elapsed = ""
-        if not self.stable and session.started_at is not None and session.finished_at is not None:
-            elapsed = f" · {format_duration(session.finished_at - session.started_at)}"
+        active = session.active_seconds
+        if not self.stable and active is not None:
+            elapsed = f" · {format_duration(active)}"
         if state == "done":
-            self.status.set_state("done", "done", f"action {session.action!r} · {steps}{elapsed}")
+            self.status.set_state(ViewState.DONE, "done", f"action {session.action!r} · {steps}{elapsed}")
         elif state == "failed":
-            self.status.set_state("failed", "failed", error_line(session.error, 120))
+            self.status.set_state(ViewState.FAILED, "failed", error_line(session.error, 120))
             if session.error is not None and not self.error_log.entries:
                 base = self.loaded.watch_dir if self.loaded is not None else None
                 details = traceback_text(session.error, base=base)
@@ -462,7 +456,7 @@ class FlytApp(App[None]):
             if line is not None:  # show where it failed, as a debugger would
                 self.flow_tree.move_cursor(line, animate=False)
         elif state == "stopped":
-            self.status.set_state("stopped", "stopped", f"{steps}{elapsed}")
+            self.status.set_state(ViewState.STOPPED, "stopped", f"{steps}{elapsed}")
         else:
             self.status.set_state(state, state)
         self._refresh_inspector()
@@ -572,8 +566,8 @@ class FlytApp(App[None]):
                 self._refresh_inspector()
             if self._store_view is not None:
                 self._show_run_store()
-            if not session.finished and self.status.state != "running":
-                self.status.set_state("running", "running")
+            if not session.finished and self.status.state is not ViewState.RUNNING:
+                self.status.set_state(ViewState.RUNNING, "running")
             return
         event = paused_at if paused_at is not None else session.paused_at
         if event is None:  # pragma: no cover - the pause ended between the two reads
@@ -587,7 +581,7 @@ class FlytApp(App[None]):
         self.flow_tree.set_pause(PausePoint(key, node_text))
         iteration = iteration_of(event.path)
         label = _node_label(event) + self._iteration_words(iteration)
-        self.status.set_state("paused", f"paused at {label} ({status_text})")
+        self.status.set_state(ViewState.PAUSED, f"paused at {label} ({status_text})")
         if iteration is not None:
             self._show_iteration_store(iteration)
         elif self._store_view is not None:
@@ -667,6 +661,14 @@ class FlytApp(App[None]):
             return
         self._inspected = item.key
         self.inspector.show_node(item.name, item.graph_kind, self.history.nodes.get(item.key), width=width)
+
+    @on(Inspector.Rendered)
+    def _on_inspector_rendered(self) -> None:
+        """A slow value finished rendering off the UI thread: show it."""
+        if self._inspected_value is not None:
+            self._show_store_value()
+        else:
+            self._refresh_inspector()
 
     @on(Tree.NodeHighlighted, "#tree")
     def _on_tree_highlight(self) -> None:
@@ -750,7 +752,7 @@ class FlytApp(App[None]):
         session = self._active_session()
         if session is not None:
             session.stop()
-            self.status.set_state("stopping", "stopping…")
+            self.status.set_state(ViewState.STOPPING, "stopping…")
 
     def action_filter_logs(self) -> None:
         """Filter the logs to the node under the cursor (again: show everything)."""
@@ -805,17 +807,8 @@ class FlytApp(App[None]):
             return self.loaded is not None and len(self.loaded.entries) > 1
         return True
 
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield SystemCommand("Run / restart", "Run the flow from the start (r)", self.action_run)
-        yield SystemCommand("Next phase", "Step to the next checkpoint (n)", self.action_step_phase)
-        yield SystemCommand("Next node", "Run to the next node's prep (N)", self.action_step_node)
-        yield SystemCommand("Continue", "Run on to a breakpoint or the end (c)", self.action_continue_run)
-        yield SystemCommand("Toggle breakpoint", "On the selected node (b)", self.action_toggle_breakpoint)
-        yield SystemCommand("Stop", "Cancel the run (x)", self.action_stop)
-        yield SystemCommand("Filter logs by node", "Show the selected node's entries only (f)", self.action_filter_logs)
-        yield SystemCommand("Reload", "Import the module again", self.action_reload)
-        if self.loaded is not None and len(self.loaded.entries) > 1:
-            yield SystemCommand("Switch flow", "Open another flow of this module (s)", self.action_switch_flow)
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from workbench_commands(self)
         yield from super().get_system_commands(screen)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from itertools import compress
 from operator import itemgetter, not_
 from typing import Any, cast
@@ -102,8 +103,8 @@ def template_path(path: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
     return tuple(part for part in path if not is_iteration_marker(part)), True
 
 
-class NodeState:
-    """The states a node shows in the tree (plain strings, cheap to compare)."""
+class NodeState(StrEnum):
+    """The states a node shows in the tree."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -118,7 +119,7 @@ class NodeRecord:
     """One graph node's summary over the run: its state now and its latest execution."""
 
     name: str
-    state: str = NodeState.PENDING
+    state: NodeState = NodeState.PENDING
     phase: str = ""  # the running phase, or the failed one
     runs: int = 0  # executions finished (ok or failed)
     action: str | None = None  # the latest action

@@ -18,6 +18,7 @@ import sys
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -59,13 +60,23 @@ class LoadError(Exception):
         return self.message
 
 
+class EntryOrigin(StrEnum):
+    """How discovery found a flow of the module (DESIGN.md "Loading and hot reload")."""
+
+    ATTRIBUTE = "attribute"  # named on the command line (FILE.py:NAME, --flow)
+    FLOW = "flow"  # the module-level `flow`
+    MODULE = "module"  # another module-level Flow/BatchFlow
+    FACTORY = "factory"  # a zero-argument create_*/build_* function
+    NODE = "node"  # a module-level Node that belongs to no flow
+
+
 @dataclass
 class FlowEntry:
     """One runnable flow (or node) found in the module."""
 
     name: str  # display name: attribute/variable/factory name
     flow: Node  # the runnable node or flow object (fresh per load)
-    origin: str  # "attribute" | "flow" | "module" | "factory" | "node"
+    origin: EntryOrigin  # how discovery found it
 
 
 @dataclass(frozen=True)
@@ -400,13 +411,13 @@ def _named_entry(module: ModuleType, path: Path, wanted: str) -> FlowEntry:
         raise LoadError(f"{path.name} has no flow named {wanted!r} (flows found: {found})", path=path)
     value = getattr(module, wanted)
     if isinstance(value, Node):
-        return FlowEntry(wanted, value, "attribute")
+        return FlowEntry(wanted, value, EntryOrigin.ATTRIBUTE)
     if inspect.isfunction(value) or inspect.ismethod(value):
         if not _takes_no_arguments(value):
             raise LoadError(f"{label} is a function that needs arguments, not a flow", path=path)
         result = _call_factory(value, path, label)
         if isinstance(result, Node):
-            return FlowEntry(wanted, result, "factory")
+            return FlowEntry(wanted, result, EntryOrigin.FACTORY)
         raise LoadError(f"{label} is a function returning {_a(type(result).__name__)}, not a flow", path=path)
     raise LoadError(f"{label} is {_a(type(value).__name__)}, not a flow", path=path)
 
@@ -436,14 +447,14 @@ def _public_items(module: ModuleType) -> list[tuple[str, Any]]:
 
 def _rule_main_flow(module: ModuleType, path: Path, found: list[FlowEntry]) -> list[FlowEntry]:
     main = vars(module).get("flow")
-    return [FlowEntry("flow", main, "flow")] if isinstance(main, Node) else []
+    return [FlowEntry("flow", main, EntryOrigin.FLOW)] if isinstance(main, Node) else []
 
 
 def _rule_flows(module: ModuleType, path: Path, found: list[FlowEntry]) -> list[FlowEntry]:
     entries: list[FlowEntry] = []
     for var, value in _public_items(module):
         if isinstance(value, (Flow, BatchFlow)) and all(value is not e.flow for e in entries):
-            entries.append(FlowEntry(var, value, "module"))
+            entries.append(FlowEntry(var, value, EntryOrigin.MODULE))
     return entries
 
 
@@ -453,7 +464,7 @@ def _rule_factories(module: ModuleType, path: Path, found: list[FlowEntry]) -> l
         if _is_factory(var, value, module):
             result = _call_factory(value, path, var)
             if isinstance(result, Node):
-                entries.append(FlowEntry(var, result, "factory"))
+                entries.append(FlowEntry(var, result, EntryOrigin.FACTORY))
     return entries
 
 
@@ -465,7 +476,7 @@ def _rule_nodes(module: ModuleType, path: Path, found: list[FlowEntry]) -> list[
     for var, value in _public_items(module):
         if isinstance(value, Node) and id(value) not in contained:
             contained.add(id(value))
-            entries.append(FlowEntry(var, value, "node"))
+            entries.append(FlowEntry(var, value, EntryOrigin.NODE))
     return entries
 
 
@@ -502,10 +513,18 @@ def _takes_no_arguments(fn: Any) -> bool:
 
 
 def _call_factory(fn: Any, path: Path, label: str) -> Any:
+    """Call a ``create_*``/``build_*`` factory; a root it returns without a chosen name is
+    named after it (``create_pipeline`` → ``pipeline``), not after its class."""
     try:
-        return fn()
+        result = fn()
     except Exception as exc:
         raise LoadError(f"{label}() {_raised(exc)}", _user_details(exc), path) from None
+    if isinstance(result, Node) and not result.name_chosen:
+        for prefix in ("create_", "build_"):
+            if label.startswith(prefix) and len(label) > len(prefix):
+                result.adopt_name(label[len(prefix) :])
+                break
+    return result
 
 
 def _contained_ids(node: Node, seen: set[int] | None = None) -> set[int]:

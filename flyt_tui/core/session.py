@@ -193,11 +193,15 @@ class RunSession:
         *,
         breakpoints: Iterable[str] = (),
         break_on_error: bool = False,
+        prepare: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
+        """``prepare``, when given, makes the initial store on the run thread (a deep copy
+        of a big initial store must not hold up the UI); it is merged over ``initial_store``."""
         if not isinstance(flow, Node):
             raise TypeError(f"RunSession runs a Node or Flow, not {type(flow).__name__}")
         self.flow = flow
         self.store = SharedStore(dict(initial_store or {}))
+        self._prepare = prepare
         # The engine records into this list: `append` is one C call, and records are plain
         # tuples (EventClass, header, time, *fields), a fraction of the cost of event objects. Draining
         # takes a prefix with two atomic list operations: the run never waits, nothing is lost.
@@ -209,6 +213,8 @@ class RunSession:
         self.run_id: int | None = None
         self.started_at: float | None = None
         self.finished_at: float | None = None
+        self.paused_seconds = 0.0  # time spent paused at checkpoints so far
+        self._paused_since: float | None = None
         self.gate = StepGate(breakpoints, break_on_error)
         self.gate.on_pause = self._paused
         self.gate.watch_backlog(self.events.__len__, BACKLOG_LIMIT)
@@ -250,6 +256,8 @@ class RunSession:
     def _run(self) -> None:
         GARBAGE.pause()
         try:
+            if self._prepare is not None:
+                self.store.merge(self._prepare())
             self.action = run(self.flow, self.store, ctx=self.ctx)
             self.state = RunState.DONE
         except Cancelled as exc:
@@ -260,19 +268,34 @@ class RunSession:
             self.state = RunState.FAILED
         finally:
             GARBAGE.resume()
+            self._unpaused()
             self.paused_at = None
             self.finished_at = time.monotonic()
             self._finished.set()
 
     def _paused(self, event: Event) -> None:
+        self._paused_since = time.monotonic()
         self.paused_at = event
         self.state = RunState.PAUSED
+
+    def _unpaused(self) -> None:
+        since, self._paused_since = self._paused_since, None
+        if since is not None:
+            self.paused_seconds += time.monotonic() - since
 
     def _release(self, mode: str) -> None:
         if self.state is RunState.PAUSED:
             self.state = RunState.RUNNING
+        self._unpaused()
         self.paused_at = None
         self.gate.release(mode)
+
+    @property
+    def active_seconds(self) -> float | None:
+        """How long the run ran, time spent paused left out (``None`` until it ended)."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, self.finished_at - self.started_at - self.paused_seconds)
 
     # -- controls (UI thread) ---------------------------------------------------------------
     def step_phase(self) -> None:

@@ -6,17 +6,20 @@ the tree cursor (its latest execution). It can also show a load error in full.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widgets import Static
 
 from flyt_engine import SharedStore
 
-from ..core.format import error_line, format_duration, pretty_lines, type_name, user_error
+from ..core.format import error_line, format_duration, type_name, user_error
 from ..core.history import NodeRecord, NodeState
+from ..core.rendering import RENDERER
 
 _MAX_LINES = 10
 _ERROR_LINES = 60
@@ -66,7 +69,7 @@ class Inspector(VerticalScroll):
         if writer:
             text.append(f"  written by {writer}", style="dim")
         text.append("\n")
-        for line in pretty_lines(value, width=width, max_lines=_MAX_LINES * 3):
+        for line in self._lines_of(("value", key), value, width, _MAX_LINES * 3):
             text.append("  " + line + "\n")
         self._set_node_view(text)
 
@@ -110,9 +113,10 @@ class Inspector(VerticalScroll):
                     text.append("  → end", style="dim")
                 text.append("\n")
                 continue
+            slot = (name, phase, id(value))
             if isinstance(value, SharedStore):  # a flow's prep: the store itself
                 value = _StoreView(value)
-            lines = pretty_lines(value, width=width, max_lines=_MAX_LINES)
+            lines = self._lines_of(slot, value, width, _MAX_LINES)
             text.append(lines[0] + "\n")
             for line in lines[1:]:
                 text.append("       " + line + "\n")
@@ -123,6 +127,14 @@ class Inspector(VerticalScroll):
             text.append(" error ", style="bold red")
             text.append(error_line(user_error(record.error), width * 2) + "\n", style="red")
         self._set_node_view(text)
+
+    @dataclass
+    class Rendered(Message):
+        """A value the inspector showed as pending is rendered: show the view again."""
+
+    def _lines_of(self, slot: Any, value: Any, width: int, max_lines: int) -> list[str]:
+        """A value's lines, rendered off the UI thread when slow (``core/rendering.py``)."""
+        return RENDERER.lines(slot, value, width, max_lines, lambda: self.post_message(self.Rendered()))
 
     def _set_node_view(self, text: Text) -> None:
         # A new layout costs a full reflow of the screen: moving the tree cursor must not

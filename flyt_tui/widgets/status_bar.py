@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from rich.text import Text
 from textual.widgets import Static
 
+
+class ViewState(StrEnum):
+    """What the status line says the workbench is doing (its colour follows)."""
+
+    LOADING = "loading"
+    ERROR = "error"  # the module could not be loaded
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    DONE = "done"
+
+
 _STATE_STYLES = {
-    "idle": "bold",
-    "running": "bold black on yellow",
-    "paused": "bold black on dark_orange",
-    "stopping": "bold black on dark_orange",
-    "stopped": "bold white on red",
-    "failed": "bold white on red",
-    "done": "bold black on green",
-    "loading": "bold",
-    "error": "bold white on red",
+    ViewState.IDLE: "bold",
+    ViewState.RUNNING: "bold black on yellow",
+    ViewState.PAUSED: "bold black on dark_orange",
+    ViewState.STOPPING: "bold black on dark_orange",
+    ViewState.STOPPED: "bold white on red",
+    ViewState.FAILED: "bold white on red",
+    ViewState.DONE: "bold black on green",
+    ViewState.LOADING: "bold",
+    ViewState.ERROR: "bold white on red",
 }
 
 
@@ -23,7 +40,7 @@ class StatusBar(Static):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.state = "idle"
+        self.state = ViewState.IDLE
         self.state_text = "idle"
         self.flow_name = ""
         self.flow_where = ""
@@ -31,9 +48,9 @@ class StatusBar(Static):
         self.reload_text = ""
         self.reload_style = "dim"
 
-    def set_state(self, state: str, text: str | None = None, detail: str = "") -> None:
+    def set_state(self, state: ViewState | str, text: str | None = None, detail: str = "") -> None:
         """``state`` picks the colour; ``text`` is what it says (``paused at fetch (exec)``)."""
-        self.state = state
+        self.state = ViewState(state)
         self.state_text = text or state
         self.detail = detail
         self._render_line()

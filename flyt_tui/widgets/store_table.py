@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
+from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from flyt_engine.events import StoreChanged
 
-from ..core.format import safe_repr, type_name
+from ..core.format import type_name
+from ..core.rendering import RENDERER
 
 HIGHLIGHT_SECONDS = 1.0
 _HIGHLIGHT = "bold on #1e4620"
@@ -27,6 +30,7 @@ _TYPE_WIDTH = 8
 _WRITER_WIDTH = 12
 _VALUE_MIN = 24
 _REPR_LIMIT = 240
+MAX_ROWS = 2000  # rows shown at most; a bigger store says how many keys are not shown
 
 
 class StoreTable(DataTable[Text]):
@@ -36,6 +40,8 @@ class StoreTable(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, show_cursor=True)
         self._cells: dict[str, tuple[str, str, str]] = {}  # key -> (type, value, writer) as shown
         self._lit: dict[str, float] = {}  # key -> when it was highlighted
+        self._hidden: set[str] = set()  # keys past MAX_ROWS
+        self._versions: dict[str, int] = {}  # key -> its latest change (a late rendering of an older one is dropped)
         self.highlight = True
         self._value_width = 40
 
@@ -60,6 +66,8 @@ class StoreTable(DataTable[Text]):
         self.clear()
         self._cells.clear()
         self._lit.clear()
+        self._hidden.clear()
+        self.border_subtitle = ""
         try:
             items = list(values.items())
         except Exception:
@@ -73,6 +81,8 @@ class StoreTable(DataTable[Text]):
         self.clear()
         self._cells.clear()
         self._lit.clear()
+        self._hidden.clear()
+        self.border_subtitle = ""
         for key, value, writer in rows:
             self._add(str(key), value, writer, lit=False)
 
@@ -82,6 +92,7 @@ class StoreTable(DataTable[Text]):
         for key, event in changes.items():
             key = str(key)
             if event.deleted:
+                self._hidden.discard(key)
                 if key in self._cells:
                     self.remove_row(key)
                     del self._cells[key]
@@ -89,7 +100,7 @@ class StoreTable(DataTable[Text]):
                 continue
             if key in self._cells:
                 self._update(key, event.value, event.node, now)
-            else:
+            elif key not in self._hidden:
                 self._add(key, event.value, event.node, lit=self.highlight, now=now)
 
     def fade(self, now: float | None = None) -> bool:
@@ -120,8 +131,37 @@ class StoreTable(DataTable[Text]):
         return key in self._lit
 
     # -- cells -----------------------------------------------------------------------------
+    @dataclass
+    class ValueRendered(Message):
+        """A value rendered off the UI thread is ready for its cell."""
+
+        key: str
+        version: int
+        text: str
+
+    def _value_text(self, key: str, value: Any) -> str:
+        """The value's text, or ``PENDING`` while the renderer thread makes it (a slow repr
+        never runs on the UI thread; each change is rendered once)."""
+        version = self._versions[key] = self._versions.get(key, 0) + 1
+
+        def ready(text: str) -> None:
+            self.post_message(self.ValueRendered(key, version, text))
+
+        return RENDERER.text(value, _REPR_LIMIT, ready)
+
+    def on_store_table_value_rendered(self, message: ValueRendered) -> None:
+        if self._versions.get(message.key) != message.version or message.key not in self._cells:
+            return  # the key changed again (or left) meanwhile
+        kind, _, writer = self._cells[message.key]
+        self._cells[message.key] = (kind, message.text, writer)
+        self._paint(message.key, self._cells[message.key], lit=message.key in self._lit)
+
     def _add(self, key: str, value: Any, writer: str, *, lit: bool, now: float = 0.0) -> None:
-        cells = (type_name(value), safe_repr(value, _REPR_LIMIT), writer)
+        if len(self._cells) >= MAX_ROWS:  # a huge store: the first rows, and a count of the rest
+            self._hidden.add(key)
+            self.border_subtitle = f"{len(self._hidden)} more keys not shown"
+            return
+        cells = (type_name(value), self._value_text(key, value), writer)
         self._cells[key] = cells
         style = _HIGHLIGHT if lit else ""
         self.add_row(
@@ -135,7 +175,7 @@ class StoreTable(DataTable[Text]):
             self._lit[key] = now
 
     def _update(self, key: str, value: Any, writer: str, now: float) -> None:
-        cells = (type_name(value), safe_repr(value, _REPR_LIMIT), writer)
+        cells = (type_name(value), self._value_text(key, value), writer)
         self._cells[key] = cells
         if self.highlight:
             self._lit[key] = now

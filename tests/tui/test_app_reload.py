@@ -61,9 +61,10 @@ async def test_a_broken_edit_shows_the_error_and_keeps_the_last_good_graph(flow_
         assert tree_text(app) == before
         assert "SyntaxError" in app.error_log.visible_text()
         assert "reload failed" in app.inspector.plain
-        # the last good flow still runs
+        # the last good flow still runs, and the app says that it does
         await pilot.press("r")
         await wait_state(pilot, "done")
+        assert app.status.reload_text == "basic.py does not load; running the last good version"
         # an exception at import is reported the same way
         await edit_until(
             pilot, path, good + "\nraise RuntimeError('import boom')\n", lambda: "import boom" in app.status.reload_text

@@ -614,3 +614,16 @@ def test_load_error_is_an_exception_with_message_details_and_path(tmp_path):
     assert str(error) == "one line"
     assert (error.message, error.details, error.path) == ("one line", "long\ntext", tmp_path / "x.py")
     assert LoadError("only").details == "only"
+
+
+def test_a_factory_root_without_a_chosen_name_is_named_after_the_factory(tmp_path):
+    path = tmp_path / "factories.py"
+    path.write_text(
+        "from flyt_engine import BatchFlow, Flow, Node\n"
+        "def create_pipeline():\n    return Flow(Node(name='a'))\n"
+        "def build_fanout():\n    return BatchFlow(lambda: Flow(Node(name='b')), lambda ctx, shared: [])\n"
+        "def create_named():\n    return Flow(Node(name='c'), name='kept')\n"
+    )
+    loaded = load_module(path)
+    names = {entry.name: entry.flow.name for entry in loaded.entries}
+    assert names == {"create_pipeline": "pipeline", "build_fanout": "fanout", "create_named": "kept"}

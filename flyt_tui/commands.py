@@ -1,0 +1,25 @@
+"""The command palette's entries: every workbench action, by name, beside its key."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
+
+if TYPE_CHECKING:
+    from .app import FlytApp
+
+
+def workbench_commands(app: FlytApp) -> Iterator[SystemCommand]:
+    """The palette's workbench entries (the app adds Textual's own after them)."""
+    yield SystemCommand("Run / restart", "Run the flow from the start (r)", app.action_run)
+    yield SystemCommand("Next phase", "Step to the next checkpoint (n)", app.action_step_phase)
+    yield SystemCommand("Next node", "Run to the next node's prep (N)", app.action_step_node)
+    yield SystemCommand("Continue", "Run on to a breakpoint or the end (c)", app.action_continue_run)
+    yield SystemCommand("Toggle breakpoint", "On the selected node (b)", app.action_toggle_breakpoint)
+    yield SystemCommand("Stop", "Cancel the run (x)", app.action_stop)
+    yield SystemCommand("Filter logs by node", "Show the selected node's entries only (f)", app.action_filter_logs)
+    yield SystemCommand("Reload", "Import the module again", app.action_reload)
+    if app.loaded is not None and len(app.loaded.entries) > 1:
+        yield SystemCommand("Switch flow", "Open another flow of this module (s)", app.action_switch_flow)

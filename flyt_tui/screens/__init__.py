@@ -1,0 +1,1 @@
+"""The workbench's screens: the layout lives here, the behaviour in the app."""

@@ -19,6 +19,7 @@ few as objects. ``materialize(record)`` makes the event of a record.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
@@ -217,6 +218,80 @@ class StoreChanged(Event):
     deleted: bool = property(itemgetter(7))  # type: ignore[assignment]
 
 
+# -- reading records by name ---------------------------------------------------------------
+# A record is (EventClass, header, time, *kind_fields), header = (run_id, path, node, node_id).
+# These accessors are what consumers use instead of indexing tuples by position; they are
+# plain functions (and ``field_getter`` an ``operator.itemgetter``), cheap enough for loops
+# over millions of records.
+
+
+def kind_of(record: tuple[Any, ...]) -> type[Event]:
+    """The event class of a record."""
+    return record[0]
+
+
+def run_id_of(record: tuple[Any, ...]) -> int:
+    """The ``run_id`` of a record."""
+    return record[1][0]
+
+
+def path_of(record: tuple[Any, ...]) -> tuple[str, ...]:
+    """The ``path`` of a record: node names from the outermost flow down to its node."""
+    return record[1][1]
+
+
+def node_of(record: tuple[Any, ...]) -> str:
+    """The name of the record's node."""
+    return record[1][2]
+
+
+def node_id_of(record: tuple[Any, ...]) -> int:
+    """``id()`` of the record's node object (as in ``graph``)."""
+    return record[1][3]
+
+
+def time_of(record: tuple[Any, ...]) -> float:
+    """The record's ``time.monotonic()`` timestamp."""
+    return record[2]
+
+
+def field_getter(cls: type[Event], *names: str) -> Callable[[tuple[Any, ...]], Any]:
+    """A fast getter of the named kind fields of ``cls``'s records (one name: the value;
+    several: a tuple), e.g. ``field_getter(StoreChanged, "key")``."""
+    indexes = []
+    for name in names:
+        if name not in cls._fields[len(_BASE) :]:
+            raise ValueError(f"{cls.__name__} has no field {name!r} (fields: {', '.join(cls._fields[len(_BASE) :])})")
+        indexes.append(cls._fields.index(name) - len(_BASE) + 3)
+    return itemgetter(*indexes)
+
+
+def field_of(record: tuple[Any, ...], name: str) -> Any:
+    """One named kind field of a record (``field_getter`` is faster in loops)."""
+    cls = record[0]
+    try:
+        index = cls._fields.index(name, len(_BASE))
+    except ValueError:
+        raise ValueError(f"{cls.__name__} has no field {name!r}") from None
+    return record[index - len(_BASE) + 3]
+
+
+# -- BatchFlow iteration markers in paths ----------------------------------------------------
+def is_iteration(name: str) -> bool:
+    """``"#12"``: the path component of a BatchFlow iteration (0-based index after ``#``)."""
+    return len(name) > 1 and name[0] == "#" and name[1:].isdigit()
+
+
+def iteration_index(name: str) -> int | None:
+    """The iteration index of a marker (``"#12"`` → 12), else ``None``."""
+    return int(name[1:]) if is_iteration(name) else None
+
+
+def iteration_marker(index: int) -> str:
+    """The path component of BatchFlow iteration ``index``: ``"#<index>"``."""
+    return f"#{index}"
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     RunStarted,
     RunFinished,
@@ -233,4 +308,21 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     StoreChanged,
 )
 
-__all__ = ["ALL_EVENTS", "Event", "materialize", "record_of", *(cls.__name__ for cls in ALL_EVENTS)]
+__all__ = [
+    "ALL_EVENTS",
+    "Event",
+    "field_getter",
+    "field_of",
+    "is_iteration",
+    "iteration_index",
+    "iteration_marker",
+    "kind_of",
+    "materialize",
+    "node_id_of",
+    "node_of",
+    "path_of",
+    "record_of",
+    "run_id_of",
+    "time_of",
+    *(cls.__name__ for cls in ALL_EVENTS),
+]

@@ -13,7 +13,6 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
-from operator import itemgetter
 from typing import IO, Any, cast
 
 from rich.console import Console
@@ -32,6 +31,8 @@ from flyt_engine.events import (
     NodeFailed,
     NodeFinished,
     RunFinished,
+    field_of,
+    kind_of,
     materialize,
 )
 
@@ -178,13 +179,13 @@ class RunSummary:
         """Fold one drained batch of records (C-speed counting; Python only for failures)."""
         kinds = Counter(map(_KIND, records))
         self.steps += kinds.get(NodeFinished, 0)
-        if kinds.get(RunFinished) and any(r[0] is RunFinished and r[4] is None for r in records):
+        if kinds.get(RunFinished) and any(kind_of(r) is RunFinished and field_of(r, "error") is None for r in records):
             self.steps -= 1  # the root's own NodeFinished is the run ending, not a step
         self.fallbacks += kinds.get(FallbackUsed, 0)
         if not (kinds.get(ExecFailed) or kinds.get(NodeFailed) or kinds.get(BatchItemFinished)):
             return
         for record in records:
-            kind = record[0]
+            kind = kind_of(record)
             if kind is ExecFailed:
                 failed = cast(ExecFailed, materialize(record))
                 if will_retry(failed.wait, failed.attempt, failed.max_attempts):
@@ -199,7 +200,7 @@ class RunSummary:
                 if isinstance(error, NodeError) and error.node_name != event.node:
                     continue
                 self._failure(event)
-            elif kind is BatchItemFinished and not record[4]:
+            elif kind is BatchItemFinished and not field_of(record, "ok"):
                 self._failure(materialize(record))
 
     def _failure(self, event: Event) -> None:
@@ -231,7 +232,7 @@ def _failure_line(event: Event) -> str:
     return f"  ✗ {where}: failed in {getattr(event, 'phase', '?')}: {error_line(getattr(event, 'error', None), 160)}"
 
 
-_KIND = itemgetter(0)
+_KIND = kind_of
 _SHOWN = (BatchStarted, BatchItemFinished, BatchFinished, ExecFailed, FallbackUsed, NodeFinished)
 _BARS = (BatchStarted, BatchItemFinished, BatchFinished)
 
@@ -253,7 +254,7 @@ def run_observed(
 
     def handle(records: list[tuple[Any, ...]]) -> None:
         summary.add(records)
-        shown = deque(materialize(r) for r in records if r[0] in wanted)
+        shown = deque(materialize(r) for r in records if kind_of(r) in wanted)
         if shown or verbose:
             display.apply(shown)
         display.show_steps(summary.steps)

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import compress
-from operator import itemgetter, not_
+from operator import not_
 from typing import Any, cast
 
 from flyt_engine.errors import Cancelled
@@ -43,7 +43,15 @@ from flyt_engine.events import (
     RunFinished,
     RunStarted,
     StoreChanged,
+    field_getter,
+    is_iteration,
+    kind_of,
     materialize,
+    node_id_of,
+    node_of,
+    path_of,
+    run_id_of,
+    time_of,
 )
 
 NodeKey = tuple[tuple[str, ...], int]
@@ -59,28 +67,28 @@ ITERATION_STORES = 256  # BatchFlow iterations whose writes are kept (the latest
 Record = tuple[Any, ...]  # (EventClass, (run_id, path, node, node_id), time, *fields)
 
 
-def _PATH(record: Record) -> tuple[str, ...]:
-    return record[1][1]
-
-
-def _NODE(record: Record) -> str:
-    return record[1][2]
+_PATH = path_of
+_NODE = node_of
+_TIME = time_of
+_KEY = field_getter(StoreChanged, "key")
+_OK = field_getter(BatchItemFinished, "ok")
+_PHASE = field_getter(PhaseFinished, "phase")
+_ACTION = field_getter(NodeFinished, "action")
+_NEXT = field_getter(NodeFinished, "next_node")
+_RETRY = field_getter(ExecFailed, "attempt", "max_attempts", "error", "wait")
+_FAILED = field_getter(NodeFailed, "phase", "error")
+_TOTAL = field_getter(BatchStarted, "total")
 
 
 def _PATH_FIELD(record: Record) -> tuple[tuple[str, ...], Any]:
-    """(path, phase) of PhaseFinished, (path, action) of NodeFinished."""
-    return record[1][1], record[3]
+    """(path, phase) of PhaseFinished, (path, action) of NodeFinished (the same position)."""
+    return path_of(record), _PHASE(record)
 
 
-_TIME = itemgetter(2)
-_FIELD = itemgetter(3)  # the first field of the kind: StoreChanged.key, ...
-_OK = itemgetter(4)  # BatchItemFinished.ok
 _NEXT_PHASE = {"prep": "exec", "exec": "post", "post": "post"}
 
 
-def is_iteration_marker(part: str) -> bool:
-    """``"#12"``: the path component of a BatchFlow iteration."""
-    return len(part) > 1 and part[0] == "#" and part[1:].isdigit()
+is_iteration_marker = is_iteration  # ``"#12"``: the path component of a BatchFlow iteration
 
 
 def will_retry(wait: float, attempt: int, max_attempts: int) -> bool:
@@ -267,15 +275,15 @@ class RunHistory:
             return tick
         run_id = self.run_id
         if run_id is None:
-            first = next((record for record in batch if record[0] is RunStarted), None)
+            first = next((record for record in batch if kind_of(record) is RunStarted), None)
             if first is None:
                 return tick
-            run_id = self.run_id = first[1][0]
+            run_id = self.run_id = run_id_of(first)
         # A session's queue only ever holds its own run's records: check the ends, filter if needed.
-        if batch[0][1][0] == run_id and batch[-1][1][0] == run_id:
+        if run_id_of(batch[0]) == run_id and run_id_of(batch[-1]) == run_id:
             kept = batch
         else:
-            kept = [record for record in batch if record[1][0] == run_id]
+            kept = [record for record in batch if run_id_of(record) == run_id]
             if not kept:
                 return tick
 
@@ -292,7 +300,7 @@ class RunHistory:
         add_item = items.append
         add_rare = rare.append
         for record in kept:
-            kind = record[0]
+            kind = kind_of(record)
             if kind is PhaseStarted:
                 continue
             if kind is PhaseFinished:
@@ -317,11 +325,11 @@ class RunHistory:
         tick.tail = [materialize(record) for record in tail]
         tick.tail_skipped = len(kept) - len(tail)
         if writes:
-            own = [record for record in writes if not self._resolve(record[1][1])[1]]
+            own = [record for record in writes if not self._resolve(path_of(record))[1]]
             if len(own) != len(writes):  # BatchFlow iterations write to stores of their own
-                self._fold_iteration_writes(tick, [record for record in writes if self._resolve(record[1][1])[1]])
+                self._fold_iteration_writes(tick, [record for record in writes if self._resolve(path_of(record))[1]])
             if own:
-                latest_writes = dict(zip(map(_FIELD, own), own, strict=True))
+                latest_writes = dict(zip(map(_KEY, own), own, strict=True))
                 self.writers.update(zip(latest_writes, map(_NODE, latest_writes.values()), strict=True))
                 tick.store = {key: cast(StoreChanged, materialize(record)) for key, record in latest_writes.items()}
 
@@ -331,11 +339,11 @@ class RunHistory:
         retries = tick.retries
         errors: list[Record] = []
         for record in rare:
-            kind = record[0]
+            kind = kind_of(record)
             if kind is ExecFailed or kind is NodeFailed:
-                path = record[1][1]
+                path = path_of(record)
                 current = last.get(path)
-                if current is None or record[2] >= current[2]:
+                if current is None or time_of(record) >= time_of(current):
                     last[path] = record
                 if kind is ExecFailed:
                     if len(retries) < per_log:
@@ -347,7 +355,7 @@ class RunHistory:
                 else:
                     tick.errors_skipped += 1
             elif kind is FallbackUsed:
-                path = record[1][1]
+                path = path_of(record)
                 fallbacks[path] = record
                 if path and is_iteration_marker(path[-1]):  # a batch item fell back
                     tpl, _ = self._resolve(path[:-1])
@@ -363,7 +371,7 @@ class RunHistory:
                 batch_records.append(record)
             elif kind is RunStarted:
                 tick.started = cast(RunStarted, materialize(record))
-                self.started = record[2]
+                self.started = time_of(record)
             elif kind is RunFinished:
                 tick.finished = self.finished = cast(RunFinished, materialize(record))
 
@@ -389,7 +397,7 @@ class RunHistory:
         ``"#i"``), never mixed into the run's own store; the latest iterations only."""
         stores = self.iteration_stores
         for record in writes:
-            iteration = iteration_of(record[1][1])
+            iteration = iteration_of(path_of(record))
             if iteration is None:  # pragma: no cover - the caller passes iteration writes only
                 continue
             store = stores.get(iteration)
@@ -397,7 +405,7 @@ class RunHistory:
                 if len(stores) >= ITERATION_STORES:
                     del stores[next(iter(stores))]
                 store = stores[iteration] = {}
-            store[record[3]] = record
+            store[_KEY(record)] = record
             tick.iterations.add(iteration)
 
     def iteration_writes(self, iteration: tuple[str, ...]) -> dict[str, StoreChanged]:
@@ -436,10 +444,10 @@ class RunHistory:
         # ties of shared timestamps (a node's end and its post's end share one).
         latest: dict[tuple[str, ...], tuple[float, int, Record]] = {}
         for path, record in starts.items():
-            when = record[2]
+            when = time_of(record)
             latest[path] = (when, 0, record)
-            key = self._key(path, record[1][3])
-            summary = self._node(key, record[1][2])
+            key = self._key(path, node_id_of(record))
+            summary = self._node(key, node_of(record))
             if summary is not None and when >= summary.started:
                 summary.started = when
                 summary.fallback = False
@@ -447,11 +455,11 @@ class RunHistory:
                 summary.attempt = 0
                 changed.add(key)
         for (path, phase), record in results.items():
-            when = record[2]
+            when = time_of(record)
             current = latest.get(path)
             if current is None or (when, 1) >= current[:2]:
                 latest[path] = (when, 1, record)
-            summary = self._node(self._key(path, record[1][3]), record[1][2])
+            summary = self._node(self._key(path, node_id_of(record)), node_of(record))
             if summary is None:
                 continue
             previous = summary.prep if phase == "prep" else summary.exec if phase == "exec" else summary.post
@@ -464,78 +472,81 @@ class RunHistory:
                 else:
                     summary.post = event
         for path, record in last.items():
-            rank = 2 if record[0] is ExecFailed else 3
+            rank = 2 if kind_of(record) is ExecFailed else 3
             current = latest.get(path)
-            if current is None or (record[2], rank) >= current[:2]:
-                latest[path] = (record[2], rank, record)
+            if current is None or (time_of(record), rank) >= current[:2]:
+                latest[path] = (time_of(record), rank, record)
         for (path, action), count in taken.items():
             ended = last.get(path)
             if ended is None:
                 continue
             record = ended
-            key = self._key(path, record[1][3])
-            summary = self._node(key, record[1][2])
+            key = self._key(path, node_id_of(record))
+            summary = self._node(key, node_of(record))
             if summary is not None:
                 summary.edges[action] = summary.edges.get(action, 0) + count
                 summary.runs += count
                 self.steps += count
                 changed.add(key)
         for path, record in fallbacks.items():
-            summary = self.nodes.get(self._key(path, record[1][3]))
-            if summary is not None and record[2] >= summary.started:
+            summary = self.nodes.get(self._key(path, node_id_of(record)))
+            if summary is not None and time_of(record) >= summary.started:
                 summary.fallback = True
         for path, (when, _rank, record) in latest.items():
-            key = self._key(path, record[1][3])
-            summary = self._node(key, record[1][2])
+            key = self._key(path, node_id_of(record))
+            summary = self._node(key, node_of(record))
             if summary is None or when < summary.last:
                 continue
             summary.last = when
             changed.add(key)
-            kind = record[0]
+            kind = kind_of(record)
             if kind is NodeStarted:
                 summary.state = NodeState.RUNNING
                 summary.phase = "prep"
             elif kind is PhaseFinished:
                 summary.state = NodeState.RUNNING
-                summary.phase = _NEXT_PHASE.get(record[3], "post")
+                summary.phase = _NEXT_PHASE.get(_PHASE(record), "post")
             elif kind is NodeFinished:
                 summary.state = NodeState.DONE
                 summary.phase = ""
-                summary.action = record[3]
-                summary.next_node = record[4]
+                summary.action = _ACTION(record)
+                summary.next_node = _NEXT(record)
                 summary.duration = sum(
                     phase_event.duration
                     for phase_event in (summary.prep, summary.exec, summary.post)
                     if phase_event is not None and phase_event.time >= summary.started
                 )
             elif kind is ExecFailed:
-                attempt, max_attempts, error, wait = record[3:7]
+                attempt, max_attempts, error, wait = _RETRY(record)
                 summary.attempt = attempt
                 summary.max_attempts = max_attempts
                 summary.error = error
                 summary.state = NodeState.RETRYING if will_retry(wait, attempt, max_attempts) else NodeState.RUNNING
                 summary.phase = "exec"
             elif kind is NodeFailed:
-                summary.state = NodeState.STOPPED if isinstance(record[4], Cancelled) else NodeState.FAILED
-                summary.phase = record[3]
-                summary.error = record[4]
+                phase, error = _FAILED(record)
+                summary.state = NodeState.STOPPED if isinstance(error, Cancelled) else NodeState.FAILED
+                summary.phase = phase
+                summary.error = error
                 summary.runs += 1
 
     def _fold_batches(self, tick: Tick, items: list[Record], failed: list[Record], batch_records: list[Record]) -> None:
         changed = tick.batches
         for record in batch_records:
-            tpl, _ = self._resolve(record[1][1])
+            tpl, _ = self._resolve(path_of(record))
             summary = self.batches.get(tpl)
-            if record[0] is BatchStarted:
+            if kind_of(record) is BatchStarted:
                 if summary is None:
-                    summary = self.batches[tpl] = BatchRecord(record[1][2], tpl, first=record[2], last=record[2])
-                summary.total += record[3]
+                    summary = self.batches[tpl] = BatchRecord(
+                        node_of(record), tpl, first=time_of(record), last=time_of(record)
+                    )
+                summary.total += _TOTAL(record)
                 summary.active += 1
                 summary.instances += 1
                 summary.finished = False
             elif summary is not None:
                 summary.active = max(0, summary.active - 1)
-                summary.last = max(summary.last, record[2])
+                summary.last = max(summary.last, time_of(record))
                 summary.finished = summary.active == 0
             changed.add(tpl)
         if not items:

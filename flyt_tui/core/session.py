@@ -16,7 +16,19 @@ from enum import StrEnum
 from typing import Any
 
 from flyt_engine import Cancelled, Context, Node, SharedStore, run
-from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, PhaseStarted, RunStarted, materialize
+from flyt_engine.events import (
+    Event,
+    ExecFailed,
+    NodeFailed,
+    NodeFinished,
+    PhaseStarted,
+    RunStarted,
+    field_of,
+    kind_of,
+    materialize,
+    node_of,
+    run_id_of,
+)
 
 # Records waiting for the UI (about 60 MB) beyond which a run is held back at checkpoints:
 # far above what a busy run queues between two frames, so only a UI that stalls holds it back.
@@ -137,19 +149,19 @@ class StepGate:
 
     def _should_pause(self, record: tuple[Any, ...]) -> bool:
         """Decide on the record ``(EventClass, (run_id, path, node, node_id), time, *fields)``."""
-        kind = record[0]
+        kind = kind_of(record)
         if kind is NodeFailed:
             if not self.break_on_error and self.mode == "run":
                 return False
-            error = record[4]
+            error = field_of(record, "error")
             if error is self._last_error or isinstance(error, Cancelled):
                 return False  # the same failure re-reported by enclosing flows
             self._last_error = error
             return True
         if self.mode == "phase":
             return kind is PhaseStarted or kind is NodeFinished or kind is ExecFailed
-        if kind is PhaseStarted and record[3] == "prep":
-            return self.mode == "node" or record[1][2] in self.breakpoints
+        if kind is PhaseStarted and field_of(record, "phase") == "prep":
+            return self.mode == "node" or node_of(record) in self.breakpoints
         return False
 
     # -- the UI side ----------------------------------------------------------------------
@@ -357,8 +369,8 @@ class RunSession:
         count = len(events)
         batch = events[:count]
         del events[:count]
-        if self.run_id is None and batch and batch[0][0] is RunStarted:
-            self.run_id = batch[0][1][0]
+        if self.run_id is None and batch and kind_of(batch[0]) is RunStarted:
+            self.run_id = run_id_of(batch[0])
         return batch
 
     def drain(self) -> list[Event]:

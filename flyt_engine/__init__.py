@@ -11,7 +11,7 @@ from .node import DEFAULT_ACTION, FallbackNode, Node, RetryableNode, run
 from .pool import WorkerPool, to_slice
 from .store import SharedStore
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DEFAULT_ACTION",

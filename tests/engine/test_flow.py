@@ -4,6 +4,9 @@ import pytest
 
 from flyt_engine import DEFAULT_ACTION, Cancelled, Context, Flow, FlytError, Node, NodeError, SharedStore, run
 
+# Every test here runs unobserved, with a recorder, with an observer and with a disarmed gate.
+pytestmark = pytest.mark.usefixtures("each_driver")
+
 
 def step(name: str, action: str | None = None, log: list[str] | None = None) -> Node:
     """A node that appends its name to ``shared["log"]`` (and to ``log``) and returns ``action``."""

@@ -15,6 +15,9 @@ from flyt_engine import (
     run,
 )
 
+# Every test here runs unobserved, with a recorder, with an observer and with a disarmed gate.
+pytestmark = pytest.mark.usefixtures("each_driver")
+
 
 def double(ctx, prep_result):
     return prep_result * 2
@@ -309,3 +312,11 @@ def test_node_run_method_is_run():
     store = SharedStore({"who": "x"})
     assert Greeter().run(store) == "greeted"
     assert store.get("greeting") == "hello x"
+
+
+def test_each_driver_really_changes_how_runs_are_driven(each_driver):
+    ctx = Context.background()
+    assert (ctx._emit is None) == (each_driver == "background")
+    seen = []
+    run(Node(exec=lambda c, p: seen.append(c._emit is not None)))
+    assert seen == [each_driver != "background"]

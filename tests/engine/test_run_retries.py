@@ -20,6 +20,9 @@ from flyt_engine import (
 )
 from flyt_engine.events import ExecFailed
 
+# Every test here runs unobserved, with a recorder, with an observer and with a disarmed gate.
+pytestmark = pytest.mark.usefixtures("each_driver")
+
 
 class Boom(Exception):
     """A failure raised on purpose by test nodes."""

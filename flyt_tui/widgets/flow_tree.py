@@ -118,8 +118,7 @@ class FlowTree(Tree[TreeItem]):
             target = self._by_ident.get(cursor.ident)
             if target is None and cursor.key is not None:
                 target = next((line for line in self._by_name.get(cursor.name, ()) if _item(line).kind == "node"), None)
-        self._invalidate()
-        _ = self._tree_lines  # build the lines now: the cursor goes by line number
+        _ = self.last_line  # build the lines now: the cursor goes by line number
         self.move_cursor(target or root, animate=False)
 
     def show_message(self, title: str, lines: Iterable[str] = (), style: str = "bold red") -> None:

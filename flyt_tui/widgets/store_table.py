@@ -46,6 +46,9 @@ class StoreTable(DataTable[Text]):
         self._value_width = 40
 
     def on_mount(self) -> None:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
         self.add_column(Text("key"), width=_KEY_WIDTH, key="key")
         self.add_column(Text("type"), width=_TYPE_WIDTH, key="type")
         self.add_column(Text("value"), width=self._value_width, key="value")
@@ -56,9 +59,21 @@ class StoreTable(DataTable[Text]):
         width = max(_VALUE_MIN, self.size.width - _KEY_WIDTH - _TYPE_WIDTH - _WRITER_WIDTH - 8 - 2)
         if width != self._value_width and ColumnKey("value") in self.columns:
             self._value_width = width
-            self.columns[ColumnKey("value")].width = width
-            self._require_update_dimensions = True
-            self.refresh()
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Columns anew at the current widths, the rows as they were (a resize: rare)."""
+        cursor = self.cursor_row
+        rows = list(self._cells.items())
+        self.clear(columns=True)
+        self._add_columns()
+        for key, cells in rows:
+            self.add_row(*(Text(text, no_wrap=True, overflow="ellipsis") for text in (key, *cells)), key=key)
+        for key in self._lit:
+            if key in self._cells:
+                self._paint(key, self._cells[key], lit=True)
+        if rows:
+            self.move_cursor(row=min(cursor, len(rows) - 1))
 
     # -- content ---------------------------------------------------------------------------
     def reset(self, values: Mapping[str, Any], writer: str = "initial") -> None:

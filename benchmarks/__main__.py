@@ -23,8 +23,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "engine_rows": ("step", "step_floor", "step_observed"),
     "batch_rows": ("batch_io", "batch_io_pool", "batch_seq"),
     "dask_rows": ("batch_dask",),
-    "tui_rows": ("tui_start", "tui_reload", "tui_stream", "tui_keypress_p95"),
+    "tui_rows": ("tui_start", "tui_start_vs_textual", "tui_reload", "tui_stream", "tui_keypress_p95"),
     "memory_rows": ("tui_memory",),
+    "headless_rows": ("headless_step",),
 }
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,7 +34,7 @@ from typing import Any
 from .flow_files import calibrate_inner, import_file, write_reload_flow, write_stream_flow
 from .harness import Row, absolute, clock, log, measured, median, percentile, unavailable
 
-ROWS = ("tui_start", "tui_reload", "tui_stream", "tui_keypress_p95")
+ROWS = ("tui_start", "tui_start_vs_textual", "tui_reload", "tui_stream", "tui_keypress_p95")
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = (160, 48)
 
@@ -130,7 +130,7 @@ def child_env(**extra: str) -> dict[str, str]:
 PAINTED = re.compile(rb"painted (\d+(?:\.\d+)?)")
 
 
-def start_once(target: str) -> float:
+def start_once(target: str, command: list[str] | None = None) -> float:
     """Seconds from just before Popen to the app's ``painted <time>`` line.
 
     The app runs on a 160×48 pseudo-terminal (stdin, stdout and stderr: Textual draws on
@@ -139,7 +139,7 @@ def start_once(target: str) -> float:
     """
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
-    cmd, _ = start_command(target)
+    cmd = command if command is not None else start_command(target)[0]
     output = bytearray()
 
     def read_terminal() -> None:
@@ -176,15 +176,60 @@ def start_once(target: str) -> float:
     return float(found.group(1)) - began
 
 
-def measure_start(quick: bool) -> Row:
+def measure_start(quick: bool) -> list[Row]:
+    """``tui_start`` (absolute, for information) and ``tui_start_vs_textual`` (the ratio
+    against a bare Textual app started the same way, interleaved in the same run)."""
     target = "sample_flows/etl.py"
     if not (ROOT / target).exists():
-        return unavailable("tui_start", f"{target} does not exist")
-    reps = 3 if quick else 5
-    start_once(target)  # warm-up: bytecode caches, page cache
-    samples = [start_once(target) for _ in range(reps)]
+        return [unavailable("tui_start", f"{target} does not exist")]
+    reps = 3 if quick else 7
+    with tempfile.TemporaryDirectory(prefix="flyt-bench-start-") as tmp:
+        bare = Path(tmp) / "bare_app.py"
+        bare.write_text(BARE_APP, encoding="utf-8")
+        bare_cmd = [sys.executable, str(bare)]
+        start_once(target)  # warm-up: bytecode caches, page cache
+        start_once(target, bare_cmd)
+        ours: list[float] = []
+        theirs: list[float] = []
+        for rep in range(reps):
+            pair = ((ours, None), (theirs, bare_cmd))
+            for samples, command in pair if rep % 2 == 0 else pair[::-1]:
+                samples.append(start_once(target, command))
     how = start_command(target)[1]
-    return absolute("tui_start", median(samples), f"`{how} {target}` to first paint, median of {reps}", start=samples)
+    return [
+        absolute("tui_start", median(ours), f"`{how} {target}` to first paint, median of {reps}", start=ours),
+        measured(
+            "tui_start_vs_textual",
+            median(ours),
+            median(theirs),
+            f"the workbench vs a bare Textual app (Tree + DataTable), same pty, interleaved, median of {reps}",
+            workbench=ours,
+            bare=theirs,
+        ),
+    ]
+
+
+BARE_APP = """
+import os, sys, time
+from textual.app import App
+from textual.widgets import DataTable, Tree
+
+
+class Bare(App):
+    def compose(self):
+        yield Tree("root")
+        yield DataTable()
+
+    def on_mount(self):
+        self.call_after_refresh(self.painted)
+
+    def painted(self):
+        os.write(2, f"painted {time.time()}\\n".encode())
+        self.exit()
+
+
+Bare().run()
+"""
 
 
 # ---------------------------------------------------------------------------------------
@@ -292,7 +337,7 @@ async def app_stream(path: Path, key_every: float, timeout: float) -> tuple[floa
 
 def measure_stream(quick: bool) -> list[Row]:
     count = 10_000 if quick else 100_000
-    reps = 2 if quick else 5
+    reps = 2 if quick else 7
     inner = calibrate_inner(20.0)
     app_times: list[float] = []
     base_times: list[float] = []
@@ -310,7 +355,8 @@ def measure_stream(quick: bool) -> list[Row]:
                     app_times.append(elapsed)
                     latencies.extend(keys)
             log(f"  tui_stream rep {rep + 1}/{reps}: app {app_times[-1]:.2f} s, headless {base_times[-1]:.2f} s")
-    note = f"{count:,} items × ~20 µs (loop of {inner}), median of {reps}"
+    spread = f"app {min(app_times):.2f}–{max(app_times):.2f} s, headless {min(base_times):.2f}–{max(base_times):.2f} s"
+    note = f"{count:,} items × ~20 µs (loop of {inner}), median of {reps} interleaved runs ({spread})"
     rows = [measured("tui_stream", median(app_times), median(base_times), note, app=app_times, headless=base_times)]
     if latencies:
         ms = [value * 1000 for value in latencies]
@@ -330,10 +376,15 @@ def measure_stream(quick: bool) -> list[Row]:
 def run_rows(wanted: set[str], quick: bool) -> list[Row]:
     rows: list[Row] = []
     missing = app_missing()
-    if "tui_start" in wanted:
-        rows.append(
-            unavailable("tui_start", missing) if missing else guarded("tui_start", lambda: [measure_start(quick)])
-        )
+    starts = wanted & {"tui_start", "tui_start_vs_textual"}
+    if starts:
+        if missing:
+            rows.extend(unavailable(name, missing) for name in sorted(starts))
+        else:
+            try:
+                rows.extend(row for row in measure_start(quick) if row.name in wanted)
+            except Exception as exc:
+                rows.extend(unavailable(name, f"{type(exc).__name__}: {str(exc)[:200]}") for name in sorted(starts))
     for name, measure in (("tui_reload", lambda: [measure_reload(quick)]),):
         if name in wanted:
             rows.append(unavailable(name, missing) if missing else guarded(name, measure))

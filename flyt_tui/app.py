@@ -14,7 +14,6 @@ import copy
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from .core.loading import FlowEntry, LoadedModule
 from .core.session import RunSession
 from .messages import FilesChanged, LoadFailed, ModuleLoaded, RunEnded
 from .screens.workbench import WorkbenchScreen
+from .view import RunView
 from .widgets.batch_panel import BatchPanel
 from .widgets.event_log import (
     EventLog,
@@ -54,7 +54,6 @@ from .widgets.store_table import HIGHLIGHT_SECONDS, StoreTable
 
 _MISSING = object()  # a store key that is not there
 TICK_SECONDS = 1 / 30  # how often the run's records are drained and folded
-APPLY_SECONDS = 0.1  # how often the folded changes are shown while a run streams
 
 
 _WORKER_WORDS = {"watch": "hot reload", "load": "loading", "run": "the run"}
@@ -112,7 +111,6 @@ class FlytApp(App[None]):
         self.loaded: LoadedModule | None = None  # the last good load
         self.entry: FlowEntry | None = None  # the flow on screen
         self.session: RunSession | None = None  # the current (or last) run
-        self.history = RunHistory()
         self.load_error: BaseException | None = None  # the LoadError of the last failed (re)load
         self.reload_pending = False
         self._run_after_load: str | None = None  # a run asked for while a reload was due
@@ -125,11 +123,8 @@ class FlytApp(App[None]):
         self._log_filter: str | None = None
         self._inspected: NodeKey | None = None  # the node the inspector shows
         self._inspected_value: str | None = None  # or the store key it shows
-        self._pending: Tick | None = None  # folded changes not shown yet
         self._store_view: tuple[str, ...] | None = None  # the BatchFlow iteration whose store is shown
-        self._applied_at = 0.0
-        # events for the Events tab, formatted only when it is shown (bounded like the log)
-        self._unshown_events: deque[tuple[Event | None, float]] = deque(maxlen=2000)
+        self.view = RunView()  # the drain and fold, coalesced for the widgets
 
     # -- layout: the screen owns it ---------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:
@@ -397,9 +392,8 @@ class FlytApp(App[None]):
         """Start the run view afresh: a new ``RunHistory``, the tree relabelled (or redrawn
         from ``graph``, a ``(flow, describe graph)`` pair), the store table showing ``store``,
         no batch bars and, with ``logs``, empty logs."""
-        self.history = RunHistory()
         tree = self.flow_tree
-        tree.history = self.history
+        tree.history = self.view.reset(logs=logs)
         if graph is None:
             tree.set_pause(None)
             tree.relabel_all()
@@ -414,8 +408,6 @@ class FlytApp(App[None]):
         if logs:
             for log in (self.retry_log, self.error_log, self.event_log):
                 log.reset()
-            self._pending = None
-            self._unshown_events.clear()
             self._count_tab("tab-retries", "Retries", 0)
             self._count_tab("tab-errors", "Errors", 0)
 
@@ -471,35 +463,25 @@ class FlytApp(App[None]):
             self.set_timer(HIGHLIGHT_SECONDS / 2, self._fade_store)
 
     # -- the drain -------------------------------------------------------------------------
+    @property
+    def history(self) -> RunHistory:
+        """The current run's history (``view.history``)."""
+        return self.view.history
+
     def _tick(self) -> None:
-        """Drain the run's events and apply them, coalesced, once."""
+        """Drain the run's records into the view; apply what is due, once."""
         session = self.session
         if session is None:
             self._ticker.pause()
             return
         paused_at = session.paused_at  # read before draining: its record is then in the batch
-        session.pump(self._ingest)
-        pending = self._pending
-        if pending is not None:
-            now = time.monotonic()
-            if paused_at is not None or session.finished or now - self._applied_at >= APPLY_SECONDS:
-                self._pending = None
-                self._applied_at = now
-                self._apply(pending)
+        session.pump(self.view.ingest)
+        due = self.view.take_due(time.monotonic(), urgent=paused_at is not None or session.finished)
+        if due is not None:
+            self._apply(due)
         self._show_pause(session, paused_at)
         if self._store_lit:
             self._store_lit = self.store_table.fade()
-
-    def _ingest(self, records: list[tuple[Any, ...]]) -> None:
-        """The session's pump hands over a batch of records: fold it into the history now,
-        keep what changed for the next time the widgets are updated (at most ~10 times a
-        second while a run streams; at once when it pauses or ends)."""
-        tick = self.history.ingest(records)
-        if tick.count:
-            if self._pending is None:
-                self._pending = tick
-            else:
-                self._pending.merge(tick)
 
     def _apply(self, tick: Tick) -> None:
         history = self.history
@@ -526,13 +508,8 @@ class FlytApp(App[None]):
                 entries.append(skipped_entry(tick.errors_skipped, "errors"))
             self.error_log.add(entries)
             self._count_tab("tab-errors", "Errors", self.error_log.count)
-        if tick.tail:
-            t0 = history.started if history.started is not None else tick.tail[0].time
-            if tick.tail_skipped:
-                self._unshown_events.append((None, tick.tail_skipped))
-            self._unshown_events.extend((event, t0) for event in tick.tail)
-            if self.query_one("#logs", TabbedContent).active == "tab-events":
-                self._show_events()
+        if tick.tail and self.query_one("#logs", TabbedContent).active == "tab-events":
+            self._show_events()
         if self._inspected_value is not None:
             if self._inspected_value in tick.store:
                 self._show_store_value()
@@ -541,17 +518,12 @@ class FlytApp(App[None]):
 
     def _show_events(self) -> None:
         """Write the events kept while the Events tab was hidden (formatting is the cost)."""
-        pending = self._unshown_events
-        if not pending:
-            return
-        entries = []
-        for event, extra in pending:
-            if event is None:
-                entries.append(skipped_entry(int(extra), "events"))
-            else:
-                entries.append(event_entry(event, extra, self.stable))
-        pending.clear()
-        self.event_log.add(entries)
+        entries = [
+            skipped_entry(int(extra), "events") if event is None else event_entry(event, extra, self.stable)
+            for event, extra in self.view.take_events()
+        ]
+        if entries:
+            self.event_log.add(entries)
 
     @on(TabbedContent.TabActivated, "#logs")
     def _on_log_tab(self, message: TabbedContent.TabActivated) -> None:

@@ -1,0 +1,66 @@
+"""The run as the screen sees it: records folded into a ``RunHistory``, coalesced into one
+``Tick`` of changes, handed to the widgets at most ~10 times a second while a run streams
+(at once when it pauses or ends). No widget here: the app applies what ``take_due``
+returns, so the drain and fold are testable without a terminal.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from flyt_engine.events import Event
+
+from .core.history import RunHistory, Tick
+
+APPLY_SECONDS = 0.1  # how often the folded changes are shown while a run streams
+
+
+class RunView:
+    """What the current run changed since the widgets were last updated."""
+
+    def __init__(self, apply_every: float = APPLY_SECONDS) -> None:
+        self.apply_every = apply_every
+        self.history = RunHistory()
+        self.pending: Tick | None = None  # folded changes not shown yet
+        self.applied_at = 0.0
+        # events for the Events tab, formatted only when it is shown (bounded like the log)
+        self.unshown_events: deque[tuple[Event | None, float]] = deque(maxlen=2000)
+
+    def reset(self, *, logs: bool = True) -> RunHistory:
+        """Start afresh (a new run, or another flow); returns the new history. Without
+        ``logs``, changes not shown yet are kept (the log lines they carry stay due)."""
+        self.history = RunHistory()
+        if logs:
+            self.pending = None
+            self.unshown_events.clear()
+        return self.history
+
+    def ingest(self, records: list[tuple[Any, ...]]) -> None:
+        """Fold a drained batch into the history now; keep what changed for ``take_due``."""
+        tick = self.history.ingest(records)
+        if tick.count:
+            if self.pending is None:
+                self.pending = tick
+            else:
+                self.pending.merge(tick)
+
+    def take_due(self, now: float, *, urgent: bool) -> Tick | None:
+        """The changes to show now, if it is time (``urgent``: the run paused or ended)."""
+        pending = self.pending
+        if pending is None or not (urgent or now - self.applied_at >= self.apply_every):
+            return None
+        self.pending = None
+        self.applied_at = now
+        if pending.tail:
+            t0 = self.history.started if self.history.started is not None else pending.tail[0].time
+            if pending.tail_skipped:
+                self.unshown_events.append((None, pending.tail_skipped))
+            self.unshown_events.extend((event, t0) for event in pending.tail)
+        return pending
+
+    def take_events(self) -> list[tuple[Event | None, float]]:
+        """The events kept for the Events tab (``None``: that many were skipped)."""
+        events = list(self.unshown_events)
+        self.unshown_events.clear()
+        return events

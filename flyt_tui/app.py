@@ -31,7 +31,8 @@ from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, Phas
 
 from .commands import workbench_commands
 from .core import exit_guard
-from .core.format import error_line, format_duration, safe_repr, traceback_text
+from .core.breakpoints import BreakOn, BreakpointError, Breakpoints, NodeBreakpoint, Pause, Why
+from .core.format import error_line, format_duration, safe_repr, traceback_text, user_error
 from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker, iteration_of
 from .core.loading import FlowEntry, LoadedModule
 from .core.session import RunSession
@@ -77,6 +78,11 @@ class FlytApp(App[None]):
         Binding("N", "step_node", "Next node", id="flyt.next_node", key_display="N"),
         Binding("c", "continue_run", "Continue", id="flyt.continue"),
         Binding("b", "toggle_breakpoint", "Breakpoint", id="flyt.breakpoint"),
+        Binding("B", "conditional_breakpoint", "If…", id="flyt.conditional_breakpoint", key_display="B"),
+        Binding("w", "watch_key", "Watch key", id="flyt.watch"),
+        Binding("e", "break_on_errors", "Break on errors", id="flyt.break_on_errors"),
+        Binding("t", "run_to_cursor", "Run to cursor", id="flyt.run_to_cursor", show=False),
+        Binding("o", "step_out", "Step out", id="flyt.step_out", show=False),
         Binding("x", "stop", "Stop", id="flyt.stop"),
         Binding("f", "filter_logs", "Filter logs", id="flyt.filter"),
         Binding("s", "switch_flow", "Switch flow", id="flyt.switch", show=False),
@@ -92,6 +98,8 @@ class FlytApp(App[None]):
         store_file: str | Path | None = None,
         overrides: dict[str, Any] | None = None,
         breakpoints: Sequence[str] = (),
+        watches: Sequence[str] = (),
+        break_on: Sequence[str] = (),
         watch: bool = True,
         stable_output: bool | None = None,
     ) -> None:
@@ -103,7 +111,14 @@ class FlytApp(App[None]):
             "store_file": store_file,
             "overrides": overrides,
         }
-        self.breakpoints: set[str] = set(breakpoints)
+        # Every way of pausing (core/breakpoints.py); they outlive runs and reloads.
+        self.points = Breakpoints()
+        for text in breakpoints:
+            self.points.add(text)  # BreakpointError: the command line checked them first
+        for key in watches:
+            self.points.watch(key)
+        self.points.set_break_on(break_on)
+        self.breakpoints: set[str] = self.points.names  # nodes with a breakpoint before prep (the tree marks them)
         self.watch_files = watch
         self.stable = _env_flag("FLYT_TUI_STABLE") if stable_output is None else stable_output
         self.exit_after_paint = _env_flag("FLYT_TUI_EXIT_AFTER_PAINT")
@@ -273,7 +288,7 @@ class FlytApp(App[None]):
         if reloaded and self.session is not None and self.session.finished:
             # The last run's store, logs and status stay on screen until the next run.
             self.flow_tree.show_graph(entry.flow, graph)
-            self.breakpoints &= self.flow_tree.node_names
+            self.points.keep_only(self.flow_tree.node_names)
         else:
             self._reset_run_view(self._initial_store(), graph=(entry.flow, graph), reloaded=reloaded, logs=reset_logs)
             if self.session is None or self.session.finished:
@@ -352,7 +367,7 @@ class FlytApp(App[None]):
         session = self.session
         return session if session is not None and not session.finished else None
 
-    def _start_run(self, mode: str) -> None:
+    def _start_run(self, mode: str, *, target: str | None = None) -> None:
         if self.entry is None:
             self.notify("no flow loaded", severity="warning")
             return
@@ -372,14 +387,14 @@ class FlytApp(App[None]):
                 return
         initial = self._initial_store()
         # The run's own copy of the initial store is made on the run thread (it can be big).
-        session = RunSession(self.entry.flow, breakpoints=self.breakpoints, prepare=lambda: fresh_store(initial))
+        session = RunSession(self.entry.flow, breakpoints=self.points, prepare=lambda: fresh_store(initial))
         self.session = session
         self.runs += 1
         self._shown_pause = None
         self._reset_run_view(initial)
         self.status.set_state(ViewState.RUNNING, "running")
         self._ticker.resume()
-        self._run(session, old, mode)
+        self._run(session, old, mode, target)
 
     def _reset_run_view(
         self,
@@ -400,7 +415,7 @@ class FlytApp(App[None]):
         else:
             tree.show_graph(*graph)  # relabels every line itself
             if reloaded:
-                self.breakpoints &= tree.node_names  # in place: the tree holds the same set
+                self.points.keep_only(tree.node_names)  # breakpoints on vanished nodes are kept, orphaned
         self.store_table.reset(store)
         self.store_table.border_title = "SharedStore"
         self._store_view = None
@@ -412,11 +427,11 @@ class FlytApp(App[None]):
             self._count_tab("tab-errors", "Errors", 0)
 
     @work(thread=True, exclusive=True, group="run", exit_on_error=False)
-    def _run(self, session: RunSession, previous: RunSession | None, mode: str) -> None:
+    def _run(self, session: RunSession, previous: RunSession | None, mode: str, target: str | None = None) -> None:
         """The run's worker: wait for the previous run to let go, run, report the end."""
         if previous is not None:
             previous.wait(2.0)
-        session.run_blocking(mode)
+        session.run_blocking(mode, target=target)
         self.post_message(RunEnded(session))
 
     def on_run_ended(self, message: RunEnded) -> None:
@@ -553,12 +568,40 @@ class FlytApp(App[None]):
         self.flow_tree.set_pause(PausePoint(key, node_text))
         iteration = iteration_of(event.path)
         label = _node_label(event) + self._iteration_words(iteration)
-        self.status.set_state(ViewState.PAUSED, f"paused at {label} ({status_text})")
+        pause = session.pause
+        self.status.set_state(ViewState.PAUSED, _status_words(pause, label, status_text))
         if iteration is not None:
             self._show_iteration_store(iteration)
         elif self._store_view is not None:
             self._show_run_store()
-        self._refresh_inspector()
+        if pause is not None and pause.why in _EXPLAINED:
+            self._explain_pause(pause, event)
+        else:
+            self._refresh_inspector()
+
+    def _explain_pause(self, pause: Pause, event: Event) -> None:
+        """What the user needs at a data or error pause: the writer, the old and the new
+        value; the failure's traceback (user frames), the prep result and the attempt."""
+        lines: list[str] = []
+        if isinstance(event, StoreChanged):
+            lines.append(f"writer   {'/'.join(event.path[1:]) or event.node}")
+            lines.append(f"old      {safe_repr(pause.old, 400) if pause.existed else '(not set)'}")
+            lines.append(f"new      {'(deleted)' if event.deleted else safe_repr(event.value, 400)}")
+        else:
+            if pause.detail:
+                lines.append(pause.detail)
+            record = self.history.nodes.get(self.history.key_of(event))
+            if record is not None:
+                known, prep = record.result_of("prep")
+                if known:
+                    lines.append(f"prep     {safe_repr(prep, 400)}")
+            error = getattr(event, "error", None)
+            if isinstance(event, ExecFailed):
+                lines.append(f"attempt  {event.attempt}/{event.max_attempts}")
+            if isinstance(error, BaseException):
+                base = self.loaded.watch_dir if self.loaded is not None else None
+                lines.append(traceback_text(user_error(error) or error, base=base))
+        self.inspector.show_message(f"paused: {pause.words}", "\n".join(lines), "bold yellow")
 
     def _iteration_words(self, iteration: tuple[str, ...] | None) -> str:
         """`` · inputs {…}`` for a pause inside a BatchFlow iteration (the status names them)."""
@@ -710,14 +753,98 @@ class FlytApp(App[None]):
         if name is None:
             self.notify("select a node to set a breakpoint on", severity="warning")
             return
-        if name in self.breakpoints:
-            self.breakpoints.discard(name)
-        else:
-            self.breakpoints.add(name)
+        self.points.toggle(name)
         self.flow_tree.relabel_names([name])
+
+    def action_conditional_breakpoint(self) -> None:
+        """Set a breakpoint with a condition (and a phase) on the node under the cursor."""
+        from .screens.prompt import Prompt
+
+        name = self.flow_tree.selected_node_name()
+        if name is None:
+            self.notify("select a node to set a breakpoint on", severity="warning")
+            return
+        existing = next((bp for bp in self.points.nodes.values() if bp.node == name and bp.condition), None)
+        self.push_screen(
+            Prompt(
+                f"Breakpoint on {name}: NODE[:PHASE] if EXPR over shared, prep, attempt, node",
+                existing.text if existing is not None else f"{name} if ",
+                check=_check_breakpoint,
+            ),
+            self._set_conditional,
+        )
+
+    def _set_conditional(self, text: str | None) -> None:
+        if not text:
+            return
+        bp = self.points.add(text)
+        self.flow_tree.relabel_names([bp.node])
+        self.notify(f"breakpoint: {bp.text}", timeout=3)
+
+    def action_watch_key(self) -> None:
+        """Pause at every write to the store key under the table's cursor (again: stop watching)."""
+        key = self.store_table.key_at_cursor()
+        if key is None:
+            self.notify("move the store table's cursor to a key to watch it", severity="warning")
+            return
+        if key in self.points.watches:
+            self.points.unwatch(key)
+            self.notify(f"no longer watching {key}", timeout=2)
+        else:
+            source = self.session.store if self.session is not None else self._initial_store()
+            self.points.watch(key, source.get(key))
+            self.notify(f"watching {key}: the run pauses at every write to it", timeout=3)
+        self.store_table.mark_watched(set(self.points.watches))
+
+    def action_break_on_errors(self) -> None:
+        """Toggle pausing where a node is about to fail (its traceback shown)."""
+        kinds = set(self.points.break_on)
+        if BreakOn.ERROR in kinds:
+            kinds.discard(BreakOn.ERROR)
+        else:
+            kinds.add(BreakOn.ERROR)
+        self.points.set_break_on(kinds)
+        self.notify("break on errors: " + ("on" if BreakOn.ERROR in kinds else "off"), timeout=2)
+        self.status.set_flags(self._flags())
+
+    def action_run_to_cursor(self) -> None:
+        """Run until just before the prep of the node under the tree cursor."""
+        name = self.flow_tree.selected_node_name()
+        if name is None:
+            self.notify("select the node to run to", severity="warning")
+            return
         session = self._active_session()
         if session is not None:
-            session.set_breakpoints(self.breakpoints)
+            session.run_to(name)
+            self._shown_pause = None
+        else:
+            self._start_run("cursor", target=name)
+
+    def action_step_out(self) -> None:
+        """Run until the flow enclosing the paused node has finished."""
+        session = self._active_session()
+        if session is None or session.paused_at is None:
+            self.notify("step out works while the run is paused", severity="warning")
+            return
+        session.step_out()
+        self._shown_pause = None
+
+    def action_list_breakpoints(self) -> None:
+        """See, disable and delete breakpoints and watches."""
+        from .screens.breakpoint_list import BreakpointList
+
+        self.push_screen(BreakpointList(self.points), lambda _: self._breakpoints_changed())
+
+    def _breakpoints_changed(self) -> None:
+        self.flow_tree.relabel_all()
+        self.store_table.mark_watched(set(self.points.watches))
+
+    def _flags(self) -> str:
+        """What may pause the run besides breakpoints, for the status line."""
+        flags = [f"break on {kind}" for kind in sorted(self.points.break_on)]
+        if self.points.watches:
+            flags.append("watching " + ", ".join(sorted(self.points.watches)))
+        return " · ".join(flags)
 
     def action_stop(self) -> None:
         """Stop the run: cancels its Context, so waits and sleeps end at once."""
@@ -811,6 +938,26 @@ def fresh_store(initial: Mapping[str, Any]) -> dict[str, Any]:
 def _node_label(event: Event) -> str:
     iterations = [part for part in event.path if is_iteration_marker(part)]
     return event.node + (f" {iterations[-1]}" if iterations else "")
+
+
+_EXPLAINED = frozenset((Why.WATCH, Why.ERROR, Why.RETRY, Why.FALLBACK, Why.CONDITION_FAILED))
+
+
+def _status_words(pause: Pause | None, label: str, status_text: str) -> str:
+    """The status line of a pause: ``paused at NODE (phase)``, ``paused: KEY written by
+    NODE``, ``paused: NODE failed``, ``paused: condition of NODE raised …``."""
+    if pause is None or pause.why not in _EXPLAINED:
+        return f"paused at {label} ({status_text})"
+    return f"paused: {pause.words}"
+
+
+def _check_breakpoint(text: str) -> str | None:
+    """Why ``text`` is not a breakpoint, or ``None``."""
+    try:
+        NodeBreakpoint.parse(text)
+    except BreakpointError as exc:
+        return str(exc)
+    return None
 
 
 def _pause_words(event: Event) -> tuple[str, str]:

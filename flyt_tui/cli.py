@@ -21,6 +21,7 @@ import click
 from flyt_engine import __version__
 
 from .core import exit_guard
+from .core.breakpoints import BreakOn, BreakpointError, Breakpoints, NodeBreakpoint
 from .core.loading import LoadError, check_path, parse_set_option, parse_target, read_store_file
 
 EXIT_OK, EXIT_FLOW_FAILED, EXIT_USAGE = 0, 1, 2
@@ -74,7 +75,23 @@ def _check_file(path: Path) -> None:
     type=click.Path(path_type=Path),
     help="Merge a JSON object into the initial store.",
 )
-@click.option("--break", "breakpoints", metavar="NODE", multiple=True, help="Pause before NODE (repeatable).")
+@click.option(
+    "--break",
+    "breakpoints",
+    metavar="NODE[:PHASE][ if EXPR]",
+    multiple=True,
+    help="Pause at NODE's PHASE (prep), when EXPR over shared/prep/attempt/node holds (repeatable).",
+)
+@click.option(
+    "--watch", "watches", metavar="KEY", multiple=True, help="Pause at every write to store KEY (repeatable)."
+)
+@click.option(
+    "--break-on",
+    "break_on",
+    type=click.Choice([kind.value for kind in BreakOn]),
+    multiple=True,
+    help="Pause where a node is about to fail (error), at each failed attempt (retry) or before a fallback.",
+)
 @click.option("--no-watch", is_flag=True, help="Do not reload when the file changes.")
 @click.option("--headless", is_flag=True, help="Run the flow without the workbench, progress on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final action and store as JSON (implies --headless).")
@@ -86,6 +103,8 @@ def main(
     set_options: tuple[str, ...],
     store_file: Path | None,
     breakpoints: tuple[str, ...],
+    watches: tuple[str, ...],
+    break_on: tuple[str, ...],
     no_watch: bool,
     headless: bool,
     as_json: bool,
@@ -101,6 +120,11 @@ def main(
     except LoadError as exc:
         _fail(exc.message)
     overrides = _parse_overrides(set_options)
+    for text in breakpoints:
+        try:
+            NodeBreakpoint.parse(text)
+        except BreakpointError as exc:
+            _fail(f"--break {text!r}: {exc}")
     # Every path is resolved once, now: a module may change directory when it is imported.
     path = path.absolute()
     store_file = store_file.absolute() if store_file is not None else None
@@ -112,7 +136,8 @@ def main(
             _fail(exc.message)
 
     if headless or as_json:
-        raise SystemExit(_headless(path, attr, flow_name, store_file, overrides, breakpoints, as_json, verbose))
+        points = _points(breakpoints, watches, break_on)
+        raise SystemExit(_headless(path, attr, flow_name, store_file, overrides, points, as_json, verbose))
 
     from .app import FlytApp  # Textual is only needed here
 
@@ -123,6 +148,8 @@ def main(
         store_file=store_file,
         overrides=overrides,
         breakpoints=breakpoints,
+        watches=watches,
+        break_on=break_on,
         watch=not no_watch,
     )
     app.guard_exit = _as_command  # the real command leaves in bounded time; a test's process must not
@@ -134,13 +161,23 @@ def main(
     raise SystemExit(app.return_code or EXIT_OK)
 
 
+def _points(breakpoints: tuple[str, ...], watches: tuple[str, ...], break_on: tuple[str, ...]) -> Breakpoints:
+    points = Breakpoints()
+    for text in breakpoints:
+        points.add(text)
+    for key in watches:
+        points.watch(key)
+    points.set_break_on(break_on)
+    return points
+
+
 def _headless(
     path: Path,
     attr: str | None,
     flow_name: str | None,
     store_file: Path | None,
     overrides: dict[str, Any],
-    breakpoints: tuple[str, ...],
+    breakpoints: Breakpoints | tuple[str, ...],
     as_json: bool,
     verbose: bool = False,
 ) -> int:

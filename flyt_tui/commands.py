@@ -18,6 +18,16 @@ def workbench_commands(app: FlytApp) -> Iterator[SystemCommand]:
     yield SystemCommand("Next node", "Run to the next node's prep (N)", app.action_step_node)
     yield SystemCommand("Continue", "Run on to a breakpoint or the end (c)", app.action_continue_run)
     yield SystemCommand("Toggle breakpoint", "On the selected node (b)", app.action_toggle_breakpoint)
+    yield SystemCommand(
+        "Conditional breakpoint",
+        "Pause at a node's phase when an expression holds (B)",
+        app.action_conditional_breakpoint,
+    )
+    yield SystemCommand("Watch store key", "Pause at every write to the key under the cursor (w)", app.action_watch_key)
+    yield SystemCommand("Break on errors", "Pause where a node is about to fail (e)", app.action_break_on_errors)
+    yield SystemCommand("Run to cursor", "Run until the selected node's prep (t)", app.action_run_to_cursor)
+    yield SystemCommand("Step out", "Run until the enclosing flow finishes (o)", app.action_step_out)
+    yield SystemCommand("Breakpoints…", "See, disable and delete breakpoints and watches", app.action_list_breakpoints)
     yield SystemCommand("Stop", "Cancel the run (x)", app.action_stop)
     yield SystemCommand("Filter logs by node", "Show the selected node's entries only (f)", app.action_filter_logs)
     yield SystemCommand("Reload", "Import the module again", app.action_reload)

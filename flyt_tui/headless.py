@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import IO, Any, cast
 
@@ -31,12 +31,15 @@ from flyt_engine.events import (
     FallbackUsed,
     NodeFailed,
     NodeFinished,
+    PhaseStarted,
     RunFinished,
+    StoreChanged,
     field_of,
     kind_of,
     materialize,
 )
 
+from .core.breakpoints import BreakOn, Breakpoints, Pause, Why
 from .core.format import error_line, safe_repr, traceback_text
 from .core.history import is_iteration_marker, will_retry
 from .core.jsonable import capped, to_jsonable
@@ -247,12 +250,24 @@ def run_observed(
     *,
     verbose: bool = False,
     tick: float = TICK,
+    points: Breakpoints | None = None,
+    on_pause: Callable[[Event, Pause], None] | None = None,
 ) -> tuple[FlowOutcome, RunSummary]:
     """Run ``flow`` in a ``RunSession`` (the workbench's own), draining its records into a
     ``RunSummary`` and ``display`` at most every ``tick`` seconds. One Ctrl-C stops the run;
     a flow stuck in code that ignores cancellation is abandoned after ``ABANDON_AFTER``."""
-    session = RunSession(flow, initial)
+    session = RunSession(flow, initial, breakpoints=points or (), report_only=True)
     summary = RunSummary()
+    stopped_at: list[Pause] = []
+
+    def paused(event: Event, pause: Pause) -> None:  # on the run thread; the run goes on
+        if on_pause is not None:
+            on_pause(event, pause)
+        if pause.why is Why.ERROR and points is not None and BreakOn.ERROR in points.break_on:
+            stopped_at.append(pause)  # --break-on error: nothing after the failing node runs
+            session.stop()
+
+    session.on_pause = paused
     wanted = _SHOWN if verbose else _BARS
 
     def handle(records: list[tuple[Any, ...]]) -> None:
@@ -282,6 +297,8 @@ def run_observed(
             error = Cancelled("interrupted (Ctrl-C)")
     else:
         error = Cancelled("interrupted (Ctrl-C); the flow did not respond to cancellation and was abandoned")
+    if stopped_at and isinstance(error, Cancelled):
+        error = _StoppedAtError(f"stopped at the first error (--break-on error): {stopped_at[0].words}")
     return FlowOutcome(session.action if error is None else None, error, session.store, seconds), summary
 
 
@@ -291,7 +308,7 @@ def run_headless(
     *,
     as_json: bool = False,
     verbose: bool = False,
-    breakpoints: Sequence[str] = (),
+    breakpoints: Breakpoints | Sequence[str] = (),
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
 ) -> int:
@@ -301,11 +318,18 @@ def run_headless(
     counts, the first and last failures); ``verbose`` adds a line per node step."""
     err = Console(file=stderr if stderr is not None else sys.stderr, highlight=False, soft_wrap=True)
     out = stdout if stdout is not None else sys.stdout
-    if breakpoints:
-        err.print(
-            f"[yellow]warning:[/] --break {escape(', '.join(breakpoints))} ignored: "
-            "breakpoints apply to the workbench only, not to --headless runs"
-        )
+    if isinstance(breakpoints, Breakpoints):
+        points: Breakpoints | None = breakpoints
+    elif breakpoints:
+        points = Breakpoints()
+        for text in breakpoints:
+            points.add(text)
+    else:
+        points = None
+
+    def report(event: Event, pause: Pause) -> None:
+        err.print(Text(pause_block(event, pause)), soft_wrap=True)
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -320,7 +344,7 @@ def run_headless(
     display = ProgressDisplay(progress, verbose=verbose)
     err.print(f"[bold]▶ {escape(flow.name)}[/]")
     with progress:
-        outcome, summary = run_observed(flow, initial, display, verbose=verbose)
+        outcome, summary = run_observed(flow, initial, display, verbose=verbose, points=points, on_pause=report)
     _report(outcome, flow, err, summary)
     if as_json:
         payload = {
@@ -333,6 +357,33 @@ def run_headless(
         _print_store(outcome.store, out)
     out.flush()
     return 0 if outcome.ok else 1
+
+
+class _StoppedAtError(Exception):
+    """The run was stopped at its first error (``--break-on error``)."""
+
+
+def pause_block(event: Event, pause: Pause) -> str:
+    """What the workbench would show at a pause, as one block of text (safe, capped):
+    where (node path, phase, attempt), and for a watched key the writer, the old and the
+    new value; for an error the exception, its user frames and the prep result."""
+    where = "/".join(event.path[1:]) or event.node
+    lines = [f"⏸ paused: {pause.words}", f"  at      {where}"]
+    if isinstance(event, PhaseStarted):
+        lines.append(f"  phase   {event.phase}")
+    if isinstance(event, ExecFailed):
+        lines.append(f"  attempt {event.attempt}/{event.max_attempts}")
+    if isinstance(event, StoreChanged):
+        lines.append(f"  writer  {where}")
+        lines.append(f"  old     {safe_repr(pause.old, 300) if pause.existed else '(not set)'}")
+        lines.append(f"  new     {'(deleted)' if event.deleted else safe_repr(event.value, 300)}")
+    elif pause.detail:
+        lines.append(f"  {pause.detail}")
+    error = getattr(event, "error", None)
+    if isinstance(error, BaseException) and not isinstance(error, Cancelled):
+        cause = error.__cause__ if isinstance(error, NodeError) and error.__cause__ is not None else error
+        lines.append("  " + traceback_text(cause, max_chars=3000).replace("\n", "\n  "))
+    return "\n".join(lines)
 
 
 def _report(outcome: FlowOutcome, flow: Node, err: Console, summary: RunSummary) -> None:
@@ -392,7 +443,7 @@ def _error_details(error: BaseException) -> str:
                 lines.append(f"  ... and {sum(e is not None for e in error.errors) - 5} more failed items")
                 break
             lines.append(f"  item #{index}: {error_line(item_error)}")
-    elif not isinstance(error, Cancelled):
+    elif not isinstance(error, (Cancelled, _StoppedAtError)):
         lines.append(traceback_text(error))
     return "\n".join(lines)
 

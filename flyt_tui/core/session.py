@@ -18,17 +18,17 @@ from typing import Any
 from flyt_engine import Cancelled, Context, Node, SharedStore, run
 from flyt_engine.events import (
     Event,
-    ExecFailed,
-    NodeFailed,
-    NodeFinished,
-    PhaseStarted,
+    PhaseFinished,
     RunStarted,
-    field_of,
+    field_getter,
     kind_of,
     materialize,
-    node_of,
+    node_id_of,
+    path_of,
     run_id_of,
 )
+
+from .breakpoints import BreakOn, Breakpoints, NodeBreakpoint, Pause
 
 # Records waiting for the UI (about 60 MB) beyond which a run is held back at checkpoints:
 # far above what a busy run queues between two frames, so only a UI that stalls holds it back.
@@ -90,35 +90,56 @@ class RunState(StrEnum):
 
 
 class StepGate:
-    """Decides at each checkpoint whether the run pauses, and holds it there.
+    """Holds the run at a checkpoint when ``Breakpoints.decide`` says so (``breakpoints.py``:
+    stepping, run to cursor, step out, node, data and error breakpoints: one decision).
 
-    Modes: ``"run"`` pauses only at breakpoints (and on errors with ``break_on_error``);
-    ``"phase"`` pauses at every checkpoint; ``"node"`` pauses before the next node's prep.
-    ``armed`` is what the engine reads: false while a free run has nothing to stop for.
-
-    It also holds a run back while the UI is behind: when ``throttled``, a checkpoint waits
-    until fewer than ``backlog_limit`` records wait to be drained, which bounds the memory
-    a flow that outruns the screen can take.
+    ``armed`` is what the engine reads: false while nothing could stop the run. It also
+    holds a run back while the UI is behind: when ``throttled``, a checkpoint waits until
+    fewer than ``backlog_limit`` records wait to be drained, which bounds the memory a flow
+    that outruns the screen can take. With ``report_only`` (headless) a pause is reported
+    and the run goes on.
     """
 
-    def __init__(self, breakpoints: Iterable[str] = (), break_on_error: bool = False) -> None:
+    def __init__(
+        self,
+        breakpoints: Iterable[str] | Breakpoints = (),
+        break_on_error: bool = False,
+        *,
+        report_only: bool = False,
+    ) -> None:
         self._cond = threading.Condition()
-        self.breakpoints: frozenset[str] = frozenset(breakpoints)
-        self.break_on_error = break_on_error
-        self.mode = "run"
+        if isinstance(breakpoints, Breakpoints):
+            self.points = breakpoints
+        else:
+            self.points = Breakpoints()
+            for name in breakpoints:
+                self.points.add(NodeBreakpoint.parse(name))
+        if break_on_error:
+            self.points.set_break_on({*self.points.break_on, BreakOn.ERROR})
+        self.points.new_run()
+        self.report_only = report_only
         self._generation = 0  # bumped by every release; a paused thread waits for a change
         self._cancelled: threading.Event | None = None
-        self._last_error: BaseException | None = None
-        self.on_pause: Any = None  # callable(event) -> None, called on the run thread
+        self.on_pause: Any = None  # callable(event, pause) -> None, called on the run thread
+        self.context: Callable[[tuple[Any, ...]], tuple[Any, Any]] | None = None  # (shared, prep_of)
         self.throttled = False
         self.backlog_limit = 0
         self._backlog: Callable[[], int] = lambda: 0
         self._drained = threading.Event()
         self.armed = False
+        self.points.on_change = self._rearm
         self._rearm()
 
+    @property
+    def mode(self) -> str:
+        return str(self.points.mode)
+
+    @property
+    def breakpoints(self) -> frozenset[str]:
+        return frozenset(self.points.names)
+
     def _rearm(self) -> None:
-        self.armed = self.mode != "run" or bool(self.breakpoints) or self.break_on_error or self.throttled
+        self.armed = self.points.armed or self.throttled
 
     def bind_cancellation(self, done: threading.Event | None) -> None:
         self._cancelled = done
@@ -127,13 +148,21 @@ class StepGate:
     def __call__(self, record: tuple[Any, ...]) -> None:
         if self.throttled:
             self._hold_back()
-        if not self._should_pause(record):
+        if not self.points.armed:
+            return
+        shared, prep_of = self.context(record) if self.context is not None else (None, None)
+        pause = self.points.decide(record, shared, prep_of)
+        if pause is None:
             return
         event = materialize(record)
+        if self.report_only:
+            if self.on_pause is not None:
+                self.on_pause(event, pause)
+            return
         with self._cond:
             generation = self._generation
             if self.on_pause is not None:
-                self.on_pause(event)
+                self.on_pause(event, pause)
             while self._generation == generation:
                 if self._cancelled is not None and self._cancelled.is_set():
                     break
@@ -147,36 +176,23 @@ class StepGate:
             self._drained.clear()
             self._drained.wait(0.05)
 
-    def _should_pause(self, record: tuple[Any, ...]) -> bool:
-        """Decide on the record ``(EventClass, (run_id, path, node, node_id), time, *fields)``."""
-        kind = kind_of(record)
-        if kind is NodeFailed:
-            if not self.break_on_error and self.mode == "run":
-                return False
-            error = field_of(record, "error")
-            if error is self._last_error or isinstance(error, Cancelled):
-                return False  # the same failure re-reported by enclosing flows
-            self._last_error = error
-            return True
-        if self.mode == "phase":
-            return kind is PhaseStarted or kind is NodeFinished or kind is ExecFailed
-        if kind is PhaseStarted and field_of(record, "phase") == "prep":
-            return self.mode == "node" or node_of(record) in self.breakpoints
-        return False
-
     # -- the UI side ----------------------------------------------------------------------
-    def release(self, mode: str) -> None:
-        """Leave the current pause (if any) and go on in ``mode``."""
+    def release(self, mode: str, *, target: str | None = None, out_of: tuple[str, ...] | None = None) -> None:
+        """Leave the current pause (if any) and go on in ``mode`` (``StepMode``)."""
         with self._cond:
-            self.mode = mode
-            self._rearm()
+            self.points.go(mode, target=target, out_of=out_of)
             self._generation += 1
             self._cond.notify_all()
 
     def set_breakpoints(self, names: Iterable[str]) -> None:
-        with self._cond:
-            self.breakpoints = frozenset(names)
-            self._rearm()
+        """Replace the plain node breakpoints (before prep) by ``names``."""
+        wanted = set(names)
+        points = self.points
+        for bp in list(points.nodes.values()):
+            if bp.phase == "prep" and bp.condition is None and bp.node not in wanted:
+                points.remove(bp.node)
+        for name in wanted - points.names:
+            points.add(NodeBreakpoint(name))
 
     def watch_backlog(self, backlog: Callable[[], int], limit: int) -> None:
         """How to count the records waiting for the UI, and how many are too many."""
@@ -195,6 +211,10 @@ class StepGate:
         self._drained.set()
 
 
+_PHASE = field_getter(PhaseFinished, "phase")
+_RESULT = field_getter(PhaseFinished, "result")
+
+
 class RunSession:
     """One run of one flow on a worker thread; drive it from the UI thread."""
 
@@ -203,9 +223,10 @@ class RunSession:
         flow: Node,
         initial_store: Mapping[str, Any] | None = None,
         *,
-        breakpoints: Iterable[str] = (),
+        breakpoints: Iterable[str] | Breakpoints = (),
         break_on_error: bool = False,
         prepare: Callable[[], Mapping[str, Any]] | None = None,
+        report_only: bool = False,
     ) -> None:
         """``prepare``, when given, makes the initial store on the run thread (a deep copy
         of a big initial store must not hold up the UI); it is merged over ``initial_store``."""
@@ -220,6 +241,8 @@ class RunSession:
         self.events: list[tuple[Any, ...]] = []
         self.state = RunState.IDLE
         self.paused_at: Event | None = None
+        self.pause: Pause | None = None  # why it is paused (Breakpoints.decide's answer)
+        self.on_pause: Callable[[Event, Pause], None] | None = None  # called on the run thread
         self.action: str | None = None
         self.error: BaseException | None = None
         self.run_id: int | None = None
@@ -227,8 +250,9 @@ class RunSession:
         self.finished_at: float | None = None
         self.paused_seconds = 0.0  # time spent paused at checkpoints so far
         self._paused_since: float | None = None
-        self.gate = StepGate(breakpoints, break_on_error)
+        self.gate = StepGate(breakpoints, break_on_error, report_only=report_only)
         self.gate.on_pause = self._paused
+        self.gate.context = self._decision_context
         self.gate.watch_backlog(self.events.__len__, BACKLOG_LIMIT)
         ctx, self._cancel = Context.background().with_cancel()
         self.gate.bind_cancellation(ctx.done())
@@ -238,13 +262,13 @@ class RunSession:
         self._thread: threading.Thread | None = None
 
     # -- running --------------------------------------------------------------------------
-    def run_blocking(self, mode: str = "run") -> None:
+    def run_blocking(self, mode: str = "run", *, target: str | None = None) -> None:
         """Run the flow to its end (the body of the UI's thread worker); never raises.
 
         The flow itself runs on a daemon thread of its own, so that a flow stuck in code
         that ignores cancellation cannot keep the app from quitting.
         """
-        self.start(mode)
+        self.start(mode, target=target)
         while not self._finished.wait(0.1):
             stop_at = self._stop_requested_at
             if stop_at is not None and time.monotonic() - stop_at > ABANDON_AFTER:
@@ -252,13 +276,19 @@ class RunSession:
                 self.error = self.error or Cancelled("stopped; the flow did not respond to cancellation")
                 return
 
-    def start(self, mode: str = "run") -> None:
-        """Start the run on a daemon thread and return at once."""
+    def start(self, mode: str = "run", *, target: str | None = None) -> None:
+        """Start the run on a daemon thread and return at once: ``mode`` ``"run"``,
+        ``"step"``/``"phase"`` (paused at the first checkpoint), ``"node"`` (before the first
+        node's prep) or ``"cursor"`` (before ``target``'s prep)."""
         if self._thread is not None:
             raise RuntimeError("a RunSession runs once; make a new one to run again")
-        if mode not in ("run", "step", "phase", "node"):
+        if mode not in ("run", "step", "phase", "node", "cursor"):
             raise ValueError(f"unknown run mode {mode!r}")
-        if mode != "run":
+        if mode == "run":
+            self.gate.points.go("run")
+        elif mode == "cursor":
+            self.gate.release("cursor", target=target)
+        else:
             self.gate.release("node" if mode == "node" else "phase")
         self.state = RunState.RUNNING
         self.started_at = time.monotonic()
@@ -270,6 +300,7 @@ class RunSession:
         try:
             if self._prepare is not None:
                 self.store.merge(self._prepare())
+            self.gate.points.seed(self.store)
             self.action = run(self.flow, self.store, ctx=self.ctx)
             self.state = RunState.DONE
         except Cancelled as exc:
@@ -285,22 +316,42 @@ class RunSession:
             self.finished_at = time.monotonic()
             self._finished.set()
 
-    def _paused(self, event: Event) -> None:
+    def _paused(self, event: Event, pause: Pause) -> None:
+        if self.on_pause is not None:  # headless reports the pause (and the run goes on)
+            self.on_pause(event, pause)
+        if self.gate.report_only:
+            return
         self._paused_since = time.monotonic()
+        self.pause = pause
         self.paused_at = event
         self.state = RunState.PAUSED
+
+    def _decision_context(self, record: tuple[Any, ...]) -> tuple[Any, Callable[[tuple[Any, ...]], Any]]:
+        """What a breakpoint's condition may read: the store, and the node's prep result."""
+        return self.store, self._prep_of
+
+    def _prep_of(self, record: tuple[Any, ...]) -> Any:
+        """The prep result of ``record``'s node step, from the records not drained yet."""
+        path, node_id = path_of(record), node_id_of(record)
+        for earlier in reversed(self.events[-64:]):
+            if kind_of(earlier) is not PhaseFinished or node_id_of(earlier) != node_id:
+                continue
+            if path_of(earlier) == path and _PHASE(earlier) == "prep":
+                return _RESULT(earlier)
+        return None
 
     def _unpaused(self) -> None:
         since, self._paused_since = self._paused_since, None
         if since is not None:
             self.paused_seconds += time.monotonic() - since
 
-    def _release(self, mode: str) -> None:
+    def _release(self, mode: str, *, target: str | None = None, out_of: tuple[str, ...] | None = None) -> None:
         if self.state is RunState.PAUSED:
             self.state = RunState.RUNNING
         self._unpaused()
         self.paused_at = None
-        self.gate.release(mode)
+        self.pause = None
+        self.gate.release(mode, target=target, out_of=out_of)
 
     @property
     def active_seconds(self) -> float | None:
@@ -321,6 +372,16 @@ class RunSession:
     def resume(self) -> None:
         """Run on until a breakpoint (or an error, with break_on_error)."""
         self._release("run")
+
+    def run_to(self, node: str) -> None:
+        """Run on until just before ``node``'s prep (or a breakpoint on the way)."""
+        self._release("cursor", target=node)
+
+    def step_out(self) -> None:
+        """Run on until the flow enclosing the paused node has finished (or left)."""
+        event = self.paused_at
+        path = tuple(event.path[:-1]) if event is not None else ()
+        self._release("out" if path else "run", out_of=path or None)
 
     def stop(self) -> None:
         """Cancel the run's Context; a pause, a retry wait or a ``ctx.sleep`` ends at once."""

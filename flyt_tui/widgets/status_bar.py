@@ -47,6 +47,7 @@ class StatusBar(Static):
         self.detail = ""
         self.reload_text = ""
         self.reload_style = "dim"
+        self.flags = ""  # what may pause the run besides breakpoints ("break on error")
 
     def set_state(self, state: ViewState | str, text: str | None = None, detail: str = "") -> None:
         """``state`` picks the colour; ``text`` is what it says (``paused at fetch (exec)``)."""
@@ -58,6 +59,10 @@ class StatusBar(Static):
     def set_flow(self, name: str, where: str = "") -> None:
         self.flow_name = name
         self.flow_where = where
+        self._render_line()
+
+    def set_flags(self, text: str) -> None:
+        self.flags = text
         self._render_line()
 
     def set_reload(self, text: str, style: str = "dim") -> None:
@@ -80,6 +85,9 @@ class StatusBar(Static):
         if self.detail:
             text.append("  │ ", style="dim")
             text.append(self.detail)
+        if self.flags:
+            text.append("  │ ", style="dim")
+            text.append(self.flags, style="magenta")
         if self.reload_text:
             text.append("  │ ", style="dim")
             text.append(self.reload_text, style=self.reload_style)

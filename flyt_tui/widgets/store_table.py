@@ -41,6 +41,7 @@ class StoreTable(DataTable[Text]):
         self._cells: dict[str, tuple[str, str, str]] = {}  # key -> (type, value, writer) as shown
         self._lit: dict[str, float] = {}  # key -> when it was highlighted
         self._hidden: set[str] = set()  # keys past MAX_ROWS
+        self._watched: set[str] = set()  # keys with a data breakpoint
         self._versions: dict[str, int] = {}  # key -> its latest change (a late rendering of an older one is dropped)
         self.highlight = True
         self._value_width = 40
@@ -139,6 +140,24 @@ class StoreTable(DataTable[Text]):
         cells = self._cells.get(key)
         return cells[2] if cells is not None else None
 
+    def key_at_cursor(self) -> str | None:
+        """The store key of the row under the cursor."""
+        if not self._cells or self.cursor_row < 0:
+            return None
+        try:
+            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        except Exception:
+            return None
+        return str(row_key.value) if row_key.value is not None else None
+
+    def mark_watched(self, keys: set[str]) -> None:
+        """Keys with a data breakpoint show ``◉`` before their name."""
+        changed = self._watched ^ keys
+        self._watched = set(keys)
+        for key in changed:
+            if key in self._cells:
+                self._paint(key, self._cells[key], lit=key in self._lit)
+
     def store_keys(self) -> list[str]:
         return list(self._cells)
 
@@ -199,7 +218,8 @@ class StoreTable(DataTable[Text]):
     def _paint(self, key: str, cells: tuple[str, str, str], *, lit: bool) -> None:
         style = _HIGHLIGHT if lit else ""
         row = RowKey(key)
-        self.update_cell(row, "key", Text(key, style=style, no_wrap=True, overflow="ellipsis"))
+        label = Text("◉ " + key if key in self._watched else key, style=style, no_wrap=True, overflow="ellipsis")
+        self.update_cell(row, "key", label)
         self.update_cell(row, "type", Text(cells[0], style=style, no_wrap=True, overflow="ellipsis"))
         self.update_cell(row, "value", Text(cells[1], style=style, no_wrap=True, overflow="ellipsis"))
         self.update_cell(row, "writer", Text(cells[2], style=style, no_wrap=True, overflow="ellipsis"))

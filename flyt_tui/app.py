@@ -11,6 +11,7 @@ every worker only posts messages.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import threading
 import time
@@ -32,10 +33,11 @@ from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, Phas
 from .commands import workbench_commands
 from .core import exit_guard
 from .core.breakpoints import BreakOn, BreakpointError, Breakpoints, NodeBreakpoint, Pause, Why
-from .core.format import error_line, format_duration, safe_repr, traceback_text, user_error
+from .core.format import error_line, format_duration, pretty_lines, safe_repr, traceback_text, type_name, user_error
 from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker, iteration_of
 from .core.loading import FlowEntry, LoadedModule
 from .core.session import RunSession
+from .core.source import PhaseSource, node_sources
 from .messages import FilesChanged, LoadFailed, ModuleLoaded, RunEnded
 from .screens.workbench import WorkbenchScreen
 from .view import RunView
@@ -83,6 +85,9 @@ class FlytApp(App[None]):
         Binding("e", "break_on_errors", "Break on errors", id="flyt.break_on_errors"),
         Binding("t", "run_to_cursor", "Run to cursor", id="flyt.run_to_cursor", show=False),
         Binding("o", "step_out", "Step out", id="flyt.step_out", show=False),
+        Binding("colon", "evaluate", "Evaluate", id="flyt.evaluate", key_display=":", show=False),
+        Binding("ctrl+e", "edit_source", "Source", id="flyt.edit_source", show=False),
+        Binding("l", "next_log", "Next log", id="flyt.next_log", show=False),
         Binding("x", "stop", "Stop", id="flyt.stop"),
         Binding("f", "filter_logs", "Filter logs", id="flyt.filter"),
         Binding("s", "switch_flow", "Switch flow", id="flyt.switch", show=False),
@@ -666,7 +671,9 @@ class FlytApp(App[None]):
             name = item.name if item is not None else pause.key[0][-1]
             kind = item.graph_kind if item is not None else "node"
             self._inspected = pause.key
-            self.inspector.show_node(name, kind, self.history.nodes.get(pause.key), paused=pause.text, width=width)
+            sources = self._sources(pause.key)
+            record = self.history.nodes.get(pause.key)
+            self.inspector.show_node(name, kind, record, paused=pause.text, width=width, sources=sources)
             return
         item = tree.selected_item()
         if item is None or item.key is None:
@@ -675,7 +682,10 @@ class FlytApp(App[None]):
                 self.inspector.show_message("■ end of the flow", "the flow ends when this action is returned", "bold")
             return
         self._inspected = item.key
-        self.inspector.show_node(item.name, item.graph_kind, self.history.nodes.get(item.key), width=width)
+        sources = self._sources(item.key)
+        self.inspector.show_node(
+            item.name, item.graph_kind, self.history.nodes.get(item.key), width=width, sources=sources
+        )
 
     @on(Inspector.Rendered)
     def _on_inspector_rendered(self) -> None:
@@ -690,6 +700,12 @@ class FlytApp(App[None]):
         if self.load_error is None or self.entry is not None:
             self._inspected_value = None
             self._refresh_inspector()
+
+    @on(DataTable.RowSelected, "#store")
+    def _on_store_row_selected(self, message: DataTable.RowSelected) -> None:
+        """``enter`` on a store row: edit its value (while paused)."""
+        if self._active_session() is not None and self.session is not None and self.session.paused_at is not None:
+            self.action_edit_value()
 
     @on(DataTable.RowHighlighted, "#store")
     def _on_store_highlight(self, message: DataTable.RowHighlighted) -> None:
@@ -846,6 +862,127 @@ class FlytApp(App[None]):
             flags.append("watching " + ", ".join(sorted(self.points.watches)))
         return " · ".join(flags)
 
+    # -- source, evaluate, edit -------------------------------------------------------------
+    def _sources(self, key: NodeKey | None) -> list[PhaseSource]:
+        node = self.flow_tree.node_object(key)
+        return node_sources(node) if node is not None else []
+
+    def action_edit_source(self) -> None:
+        """Open the selected (or paused) node's phase in ``$EDITOR`` at its line; saving reloads."""
+        pause = self.flow_tree.pause
+        key = pause.key if pause is not None else (item.key if (item := self.flow_tree.selected_item()) else None)
+        sources = self._sources(key)
+        if not sources:
+            self.notify("no source for this node (select a node whose phases you wrote)", severity="warning")
+            return
+        phase = (
+            self.session.paused_at.phase if self.session and isinstance(self.session.paused_at, PhaseStarted) else None
+        )
+        source = next((src for src in sources if src.phase == phase), sources[0])
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if not editor:
+            self.notify(
+                f"set $EDITOR to open sources here; {source.phase} is at {source.file}:{source.line}", timeout=8
+            )
+            return
+        import shlex
+        import subprocess
+
+        command = [*shlex.split(editor), f"+{source.line}", source.file]
+        try:
+            with self.suspend():
+                subprocess.run(command, check=False)
+        except Exception as exc:  # no terminal to hand over (a test), or the editor is missing
+            self.notify(f"could not open {editor}: {error_line(exc, 100)}", severity="error")
+
+    def action_evaluate(self) -> None:
+        """Evaluate an expression over shared, prep, exec_result and node while paused."""
+        from .screens.prompt import Prompt
+
+        session = self._active_session()
+        if session is None or session.paused_at is None:
+            self.notify("evaluate works while the run is paused (n, b, w or e pause it)", severity="warning")
+            return
+        self.push_screen(Prompt("Evaluate: an expression over shared, prep, exec_result, node", ""), self._evaluate)
+
+    def _evaluate(self, text: str | None) -> None:
+        session = self._active_session()
+        if not text or session is None or session.paused_at is None:
+            return
+        event = session.paused_at
+        record = self.history.nodes.get(self.history.key_of(event))
+        names: dict[str, Any] = {"shared": session.store, "node": event.node, "prep": None, "exec_result": None}
+        if record is not None:
+            names["prep"] = record.result_of("prep")[1]
+            names["exec_result"] = record.result_of("exec")[1]
+        try:
+            value = eval(compile(text, "<evaluate>", "eval"), {"__builtins__": __builtins__}, names)
+        except BaseException as exc:  # shown, never fatal
+            self.inspector.show_message(f"{text}  raised", error_line(exc, 400), "bold red")
+            return
+        lines = "\n".join(pretty_lines(value, width=max(24, (self.inspector.size.width or 70) - 4), max_lines=40))
+        self.inspector.show_message(f"{text}  →  {type_name(value)}", lines, "bold cyan")
+
+    def action_edit_value(self) -> None:
+        """Edit the store value under the table's cursor as JSON (while paused)."""
+        from .screens.value_editor import ValueEditor
+
+        session = self._active_session()
+        key = self.store_table.key_at_cursor()
+        if session is None or session.paused_at is None:
+            self.notify("values can be edited while the run is paused", severity="warning")
+            return
+        if key is None or key not in session.store:
+            self.notify("move the store table's cursor to a key", severity="warning")
+            return
+        self.push_screen(ValueEditor(key, session.store[key]), lambda result: self._write_edit(key, result))
+
+    def action_add_key(self) -> None:
+        """Add a store key while paused: ``KEY = JSON``."""
+        from .screens.prompt import Prompt
+
+        session = self._active_session()
+        if session is None or session.paused_at is None:
+            self.notify("keys can be added while the run is paused", severity="warning")
+            return
+        self.push_screen(Prompt("Add a store key: KEY = JSON", "", check=_check_assignment), self._add_key)
+
+    def _add_key(self, text: str | None) -> None:
+        if text:
+            key, _, value = text.partition("=")
+            self._write_edit(key.strip(), (json.loads(value),))
+
+    def action_delete_key(self) -> None:
+        """Delete the store key under the table's cursor (while paused)."""
+        session = self._active_session()
+        key = self.store_table.key_at_cursor()
+        if session is None or session.paused_at is None or key is None:
+            self.notify("keys can be deleted while the run is paused (cursor on the key)", severity="warning")
+            return
+        self._write_edit(key, None, delete=True)
+
+    def _write_edit(self, key: str, result: tuple[Any] | None, *, delete: bool = False) -> None:
+        """Write a user edit through the store while the run is held; the logs show it."""
+        session = self._active_session()
+        if session is None or (result is None and not delete):
+            return
+        value = None if delete else result[0]  # type: ignore[index]
+        session.edit(key, value, delete=delete)
+        words = f"you deleted {key}" if delete else f"you set {key} = {safe_repr(value, 80)}"
+        self.event_log.add([message_entry(f"edit: {words}")])
+        self.retry_log.add([message_entry(f"edit: {words}")])
+        self._tick()
+
+    def show_log(self, pane_id: str) -> None:
+        """Switch the log area to one tab (``tab-retries``, ``tab-errors``, ``tab-events``)."""
+        self.query_one("#logs", TabbedContent).active = pane_id
+
+    def action_next_log(self) -> None:
+        """The next log tab (``l``)."""
+        tabs = ["tab-retries", "tab-errors", "tab-events"]
+        current = self.query_one("#logs", TabbedContent).active
+        self.show_log(tabs[(tabs.index(current) + 1) % len(tabs)] if current in tabs else tabs[0])
+
     def action_stop(self) -> None:
         """Stop the run: cancels its Context, so waits and sleeps end at once."""
         session = self._active_session()
@@ -949,6 +1086,18 @@ def _status_words(pause: Pause | None, label: str, status_text: str) -> str:
     if pause is None or pause.why not in _EXPLAINED:
         return f"paused at {label} ({status_text})"
     return f"paused: {pause.words}"
+
+
+def _check_assignment(text: str) -> str | None:
+    """Why ``KEY = JSON`` is refused, or ``None``."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        return "write KEY = JSON, e.g. retries = 3"
+    try:
+        json.loads(value)
+    except json.JSONDecodeError as exc:
+        return f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    return None
 
 
 def _check_breakpoint(text: str) -> str | None:

@@ -28,6 +28,17 @@ def workbench_commands(app: FlytApp) -> Iterator[SystemCommand]:
     yield SystemCommand("Run to cursor", "Run until the selected node's prep (t)", app.action_run_to_cursor)
     yield SystemCommand("Step out", "Run until the enclosing flow finishes (o)", app.action_step_out)
     yield SystemCommand("Breakpoints…", "See, disable and delete breakpoints and watches", app.action_list_breakpoints)
+    yield SystemCommand(
+        "Evaluate…", "An expression over shared, prep, exec_result, node, while paused (:)", app.action_evaluate
+    )
+    yield SystemCommand(
+        "Edit store value", "The value under the store cursor, as JSON, while paused (enter)", app.action_edit_value
+    )
+    yield SystemCommand("Add store key", "KEY = JSON, while paused", app.action_add_key)
+    yield SystemCommand("Delete store key", "The key under the store cursor, while paused", app.action_delete_key)
+    yield SystemCommand("Open source", "The selected node's phase in $EDITOR (ctrl+e)", app.action_edit_source)
+    for tab, label in (("tab-retries", "Retries"), ("tab-errors", "Errors"), ("tab-events", "Events")):
+        yield SystemCommand(f"Show {label} log", f"Switch the log area to {label}", lambda tab=tab: app.show_log(tab))
     yield SystemCommand("Stop", "Cancel the run (x)", app.action_stop)
     yield SystemCommand("Filter logs by node", "Show the selected node's entries only (f)", app.action_filter_logs)
     yield SystemCommand("Reload", "Import the module again", app.action_reload)

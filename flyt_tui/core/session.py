@@ -118,6 +118,7 @@ class StepGate:
             self.points.set_break_on({*self.points.break_on, BreakOn.ERROR})
         self.points.new_run()
         self.report_only = report_only
+        self.quiet = False  # set while the UI writes a user edit
         self._generation = 0  # bumped by every release; a paused thread waits for a change
         self._cancelled: threading.Event | None = None
         self.on_pause: Any = None  # callable(event, pause) -> None, called on the run thread
@@ -146,6 +147,8 @@ class StepGate:
 
     # -- the engine side ------------------------------------------------------------------
     def __call__(self, record: tuple[Any, ...]) -> None:
+        if self.quiet:  # a user edit while paused: reported, never a pause of its own
+            return
         if self.throttled:
             self._hold_back()
         if not self.points.armed:
@@ -382,6 +385,19 @@ class RunSession:
         event = self.paused_at
         path = tuple(event.path[:-1]) if event is not None else ()
         self._release("out" if path else "run", out_of=path or None)
+
+    def edit(self, key: str, value: Any = None, *, delete: bool = False) -> None:
+        """A user edit while the run is held: written through the store (the run's
+        observers see a ``StoreChanged`` from the run's root), never pausing on itself."""
+        gate = self.gate
+        gate.quiet = True
+        try:
+            if delete:
+                self.store.delete(key)
+            else:
+                self.store.set(key, value)
+        finally:
+            gate.quiet = False
 
     def stop(self) -> None:
         """Cancel the run's Context; a pause, a retry wait or a ``ctx.sleep`` ends at once."""

@@ -78,6 +78,7 @@ class FlowTree(Tree[TreeItem]):
         self._by_name: dict[str, list[TreeNode[TreeItem]]] = {}
         self._by_ident: dict[tuple[tuple[str, str], ...], TreeNode[TreeItem]] = {}
         self._depth: dict[int, int] = {}  # id(line) -> its nesting depth, while a graph is drawn
+        self._objects: dict[NodeKey, Node] = {}  # key -> the node object of the graph on show
         self.node_names: set[str] = set()
 
     # -- building --------------------------------------------------------------------------
@@ -90,12 +91,14 @@ class FlowTree(Tree[TreeItem]):
         self._by_src.clear()
         self._by_name.clear()
         self._by_ident.clear()
+        self._objects.clear()
         self.node_names = set()
         self.pause = None
 
         root_kind = kind_of(flow)
         root_path = (flow.name,)
         self.root_key = (root_path, id(flow))
+        self._objects[self.root_key] = flow
         root = self.root
         root.data = TreeItem("node", flow.name, self.root_key, root_kind, ident=(("^", flow.name),))
         self._index(root)
@@ -167,6 +170,8 @@ class FlowTree(Tree[TreeItem]):
                 self._index(line_parent.add_leaf(Text(node.name), item))
                 continue
             item = TreeItem("node", node.name, key, node.kind, edge, inner_start, ident)
+            if node.node is not None:
+                self._objects[key] = node.node
             line = line_parent.add(Text(node.name), item)
             shown[key] = line
             self._index(line)
@@ -328,6 +333,10 @@ class FlowTree(Tree[TreeItem]):
         return out
 
     # -- selection -------------------------------------------------------------------------
+    def node_object(self, key: NodeKey | None) -> Node | None:
+        """The node object drawn at ``key`` (for its source), if the graph has it."""
+        return self._objects.get(key) if key is not None else None
+
     def selected_item(self) -> TreeItem | None:
         node = self.cursor_node
         return node.data if node is not None else None

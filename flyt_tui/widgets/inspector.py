@@ -6,7 +6,9 @@ the tree cursor (its latest execution). It can also show a load error in full.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -20,6 +22,7 @@ from flyt_engine import SharedStore
 from ..core.format import error_line, format_duration, type_name, user_error
 from ..core.history import NodeRecord, NodeState
 from ..core.rendering import RENDERER
+from ..core.source import PhaseSource
 
 _MAX_LINES = 10
 _ERROR_LINES = 60
@@ -81,8 +84,10 @@ class Inspector(VerticalScroll):
         *,
         paused: str | None = None,
         width: int = 70,
+        sources: Sequence[PhaseSource] = (),
     ) -> None:
-        """``name``'s latest execution; ``paused`` says where the run stands (``paused before exec``)."""
+        """``name``'s latest execution; ``paused`` says where the run stands (``paused before exec``);
+        ``sources``, where its phases are written (ctrl+e opens them)."""
         width = max(24, width - 10)
         text = Text(no_wrap=True, overflow="ellipsis")  # one row per line: the height is the line count
         text.append(name, style="bold")
@@ -95,6 +100,12 @@ class Inspector(VerticalScroll):
         else:
             text.append(f"  {self._state_words(record)}", style="dim")
         text.append("\n")
+        if sources:
+            text.append("source ", style="bold cyan")
+            text.append(
+                " · ".join(f"{src.phase} {Path(src.file).name}:{src.line}" for src in sources) + "  (ctrl+e)\n",
+                style="dim",
+            )
         if record is None:
             text.append("r runs the flow · n steps one phase · N one node · b sets a breakpoint here", style="dim")
             self._set_node_view(text)

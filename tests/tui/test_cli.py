@@ -193,12 +193,49 @@ def test_values_json_cannot_hold_become_repr(tmp_path):
     assert store["nested"] == ["<Thing>", [1, 2]]
 
 
-def test_break_in_headless_mode_warns(tmp_path):
-    path = write(tmp_path, "plain.py", "from flyt_engine import Flow, Node\nflow = Flow(Node())\n")
-    result = invoke("--headless", path, "--break", "extract")
+def test_break_in_headless_mode_prints_the_pause_and_goes_on(tmp_path):
+    path = write(
+        tmp_path,
+        "plain.py",
+        "from flyt_engine import Flow, Node\n"
+        "extract = Node(post=lambda ctx, s, p, e: s.set('rows', [1, 2]), name='extract')\n"
+        "flow = Flow(extract)\n",
+    )
+    result = invoke("--headless", path, "--break", "extract", "--watch", "rows")
     assert result.exit_code == 0
-    assert "warning" in result.stderr
-    assert "breakpoints apply to the workbench only" in result.stderr
+    assert "⏸ paused: extract (prep) · breakpoint" in result.stderr
+    assert "⏸ paused: rows written by extract" in result.stderr
+    assert "new     [1, 2]" in result.stderr
+
+
+def test_break_on_error_in_headless_mode_stops_at_the_first_error_with_its_context(tmp_path):
+    path = write(
+        tmp_path,
+        "failing.py",
+        "from flyt_engine import Flow, Node\n"
+        "def broken(ctx, p):\n    raise ValueError('the bug')\n"
+        "after = Node(post=lambda ctx, s, p, e: s.set('after_ran', True), name='after')\n"
+        "first = Node(exec=broken, prep=lambda ctx, s: 'the input', name='first', fallback=lambda p, e: 1)\n"
+        "flow = Flow(first).connect(first, 'default', after)\n",
+    )
+    # with a fallback the run would go on: --break-on fallback reports it, --break-on error does not fire
+    goes_on = invoke("--headless", "--json", path, "--break-on", "fallback")
+    assert goes_on.exit_code == 0 and "the fallback comes next" in goes_on.stderr
+    assert json.loads(goes_on.stdout)["store"]["after_ran"] is True
+    no_fallback = write(
+        tmp_path, "failing2.py", (tmp_path / "failing.py").read_text().replace(", fallback=lambda p, e: 1", "")
+    )
+    stops = invoke("--headless", "--json", no_fallback, "--break-on", "error")
+    assert stops.exit_code == 1
+    assert "⏸ paused: first failed in exec" in stops.stderr and "ValueError: the bug" in stops.stderr
+    assert "after_ran" not in json.loads(stops.stdout)["store"]
+
+
+def test_a_breakpoint_condition_that_is_not_python_is_a_usage_error(tmp_path):
+    path = write(tmp_path, "plain.py", "from flyt_engine import Flow, Node\nflow = Flow(Node())\n")
+    result = invoke("--headless", path, "--break", "x if shared[")
+    assert result.exit_code == 2
+    assert "not Python" in result.stderr
 
 
 def test_attr_and_flow_option_pick_the_flow(tmp_path):
@@ -291,6 +328,8 @@ def test_interactive_mode_builds_the_app_with_the_options(tmp_path, fake_app):
             "store_file": store,
             "overrides": {"n": 1},
             "breakpoints": ("a", "b"),
+            "watches": (),
+            "break_on": (),
             "watch": True,
             "ran": True,
         }

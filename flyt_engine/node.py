@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from time import monotonic
 from typing import Any, Protocol, runtime_checkable
 
@@ -454,8 +455,8 @@ def store_reporter(run_id: int, root: tuple[str, ...], emit: Callable[[Any], Non
             header = root_header
         record = (StoreChanged, header, monotonic(), key, value, deleted)
         emit(record)
-        if gate.armed:
-            gate(record)
+        if gate.armed:  # once the store's lock is free: a pause there must not hold it
+            store._defer(partial(gate, record))
 
     return report
 

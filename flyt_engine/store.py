@@ -35,6 +35,9 @@ class SharedStore:
         self._data: dict[str, Any] = dict(initial) if initial else {}
         self._lock = threading.RLock()
         self._watchers: tuple[StoreWatcher, ...] = ()
+        # thread id -> calls waiting until that thread no longer holds the lock (a paused
+        # run must not hold the store's lock while the UI reads or edits the store)
+        self._deferred: dict[int, list[Callable[[], None]]] = {}
         if type(self).get is SharedStore.get:
             # The fast path of `get`: the dict's own C method, bound once (a subclass that
             # overrides `get` keeps its override).
@@ -48,9 +51,12 @@ class SharedStore:
         """Store ``value`` under ``key``."""
         with self._lock:
             self._data[key] = value
-            if self._watchers:
-                for watcher in self._watchers:
+            watchers = self._watchers
+            if watchers:
+                for watcher in watchers:
                     watcher(self, key, value, False)
+        if watchers and self._deferred:
+            self._run_deferred()
 
     def has(self, key: str) -> bool:
         """True when ``key`` is present (even with a ``None`` value)."""
@@ -63,6 +69,8 @@ class SharedStore:
                 del self._data[key]
                 if self._watchers:
                     self._notify(key, None, True)
+        if self._deferred:
+            self._run_deferred()
 
     def keys(self) -> list[str]:
         """A snapshot of the keys."""
@@ -79,6 +87,8 @@ class SharedStore:
             self._data.clear()
             for key in removed:
                 self._notify(key, None, True)
+        if self._deferred:
+            self._run_deferred()
 
     def get_all(self) -> dict[str, Any]:
         """A shallow copy of the whole store."""
@@ -96,6 +106,8 @@ class SharedStore:
             if self._watchers:
                 for key, value in mapping.items():
                     self._notify(key, value, False)
+        if self._deferred:
+            self._run_deferred()
 
     def update(self, key: str, fn: Callable[[Any], Any], default: Any = None) -> Any:
         """Atomically replace the value under ``key`` with ``fn(old)`` and return it.
@@ -103,12 +115,16 @@ class SharedStore:
         ``old`` is ``default`` when the key is missing. ``fn`` runs under the store's
         re-entrant lock: it may read the store but must not wait on other threads.
         """
-        with self._lock:
-            new = fn(self._data.get(key, default))
-            self._data[key] = new
-            if self._watchers:
-                self._notify(key, new, False)
-            return new
+        try:
+            with self._lock:
+                new = fn(self._data.get(key, default))
+                self._data[key] = new
+                if self._watchers:
+                    self._notify(key, new, False)
+                return new
+        finally:
+            if self._deferred:
+                self._run_deferred()
 
     def __contains__(self, key: object) -> bool:
         return key in self._data
@@ -124,6 +140,8 @@ class SharedStore:
             del self._data[key]
             if self._watchers:
                 self._notify(key, None, True)
+        if self._deferred:
+            self._run_deferred()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
@@ -152,25 +170,33 @@ class SharedStore:
         """Remove ``key`` and return its value; without a default, a missing key is ``KeyError``."""
         if len(default) > 1:
             raise TypeError(f"pop expected at most 2 arguments, got {1 + len(default)}")
-        with self._lock:
-            if key not in self._data:
-                if default:
-                    return default[0]
-                raise KeyError(key)
-            value = self._data.pop(key)
-            if self._watchers:
-                self._notify(key, None, True)
-            return value
+        try:
+            with self._lock:
+                if key not in self._data:
+                    if default:
+                        return default[0]
+                    raise KeyError(key)
+                value = self._data.pop(key)
+                if self._watchers:
+                    self._notify(key, None, True)
+                return value
+        finally:
+            if self._deferred:
+                self._run_deferred()
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         """The value under ``key``; when missing, store ``default`` there first and return it."""
-        with self._lock:
-            if key in self._data:
-                return self._data[key]
-            self._data[key] = default
-            if self._watchers:
-                self._notify(key, default, False)
-            return default
+        try:
+            with self._lock:
+                if key in self._data:
+                    return self._data[key]
+                self._data[key] = default
+                if self._watchers:
+                    self._notify(key, default, False)
+                return default
+        finally:
+            if self._deferred:
+                self._run_deferred()
 
     def __repr__(self) -> str:
         return f"SharedStore({self.get_all()!r})"
@@ -241,6 +267,18 @@ class SharedStore:
     def _unwatch(self, watcher: StoreWatcher) -> None:
         with self._lock:
             self._watchers = tuple(w for w in self._watchers if w is not watcher)
+
+    def _defer(self, call: Callable[[], None]) -> None:
+        """Run ``call`` once the calling thread has released the store's lock (watchers run
+        holding it: a gate that pauses the run there would lock everybody else out)."""
+        self._deferred.setdefault(threading.get_ident(), []).append(call)
+
+    def _run_deferred(self) -> None:
+        if _owned(self._lock):  # still inside an outer write (update's fn wrote a key)
+            return
+        calls = self._deferred.pop(threading.get_ident(), None)
+        for call in calls or ():
+            call()
 
     def _notify(self, key: str, value: Any, deleted: bool) -> None:
         for watcher in self._watchers:
@@ -391,6 +429,12 @@ def _short(value: Any, limit: int = 60) -> str:
     except Exception:
         text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _owned(lock: Any) -> bool:
+    """Whether the calling thread holds ``lock`` (a ``threading.RLock``)."""
+    is_owned = getattr(lock, "_is_owned", None)
+    return bool(is_owned()) if is_owned is not None else False
 
 
 # A Mapping by registration: isinstance(store, Mapping) holds, and the class keeps a plain

@@ -419,8 +419,8 @@ class FlytApp(App[None]):
             tree.relabel_all()
         else:
             tree.show_graph(*graph)  # relabels every line itself
-            if reloaded:
-                self.points.keep_only(tree.node_names)  # breakpoints on vanished nodes are kept, orphaned
+            self.points.keep_only(tree.node_names)  # breakpoints on absent nodes are kept, orphaned
+            tree.relabel_all()
         self.store_table.reset(store)
         self.store_table.border_title = "SharedStore"
         self._store_view = None

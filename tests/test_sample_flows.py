@@ -230,6 +230,7 @@ EXPECTED_KEYS = {
     "retry_fallback": {"attempts": {"fetch_rates": 3, "sync_inventory": 4, "charge_card": 2}},
     "nested": {"route": "summarize"},
     "agent_loop": {"turns": 4},
+    "checkout_bug": {"total": 66.99, "discount": 6.2},
 }
 ALL_SAMPLES = sorted(p.stem for p in SAMPLES.glob("*.py") if not p.name.startswith("_"))
 

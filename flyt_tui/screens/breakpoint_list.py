@@ -48,8 +48,7 @@ class BreakpointList(ModalScreen[None]):
             options.add_option(Option(Text("none set: b, B on a node · w on a store key · e for errors", style="dim")))
             return
         options.add_options(Option(describe(entry), id=str(index)) for index, entry in enumerate(entries))
-        if keep is not None:
-            options.highlighted = min(keep, len(entries) - 1)
+        options.highlighted = min(keep or 0, len(entries) - 1)
 
     def _current(self) -> NodeBreakpoint | Watch | None:
         options = self.query_one(OptionList)

@@ -133,7 +133,7 @@ def test_q_ends_the_workbench_within_three_seconds_whatever_user_code_does(tmp_p
     started = _tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", _command(str(module)))
     assert started.returncode == 0, started.stderr
     try:
-        _wait_screen(session, lambda s: "Quit" in s or "loading" in s, 20)
+        _wait_screen(session, lambda s: " idle " in s or "loading" in s, 20)
         time.sleep(1.0)
         if before_quit:
             _tmux("send-keys", "-t", session, before_quit)

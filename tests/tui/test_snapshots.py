@@ -99,3 +99,33 @@ def test_broken_reload(snap_compare):
         assert snap_compare(make_app(path, overrides=FAST), terminal_size=SIZE, run_before=run_before)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+CHECKOUT = Path(__file__).resolve().parents[2] / "sample_flows" / "checkout_bug.py"
+
+
+def test_paused_at_a_data_breakpoint(snap_compare):
+    """The checkout bug found: the third write to `total`, by shipping, old and new value."""
+
+    async def run_before(pilot):
+        app = pilot.app
+        await wait_loaded(pilot)
+        await pilot.press("r")
+        for writer in ("subtotal", "coupon", "shipping"):
+            await wait_for(pilot, lambda writer=writer: f"total written by {writer}" in app.status.state_text)
+            if writer != "shipping":
+                await pilot.press("c")
+        await settle(pilot)
+
+    assert snap_compare(make_app(CHECKOUT, watches=["total"]), terminal_size=SIZE, run_before=run_before)
+
+
+def test_paused_at_an_error(snap_compare):
+    async def run_before(pilot):
+        await wait_loaded(pilot)
+        await pilot.press("r")
+        await wait_state(pilot, "paused")
+        await settle(pilot)
+
+    app = make_app(flow_path("failing"), break_on=["error"])
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

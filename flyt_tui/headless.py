@@ -277,9 +277,9 @@ def run_observed(
         display.show_steps(summary.steps)
 
     started = time.monotonic()
-    session.start("run")
     interrupted = False
     try:
+        session.start("run")
         while not session.wait(tick):
             session.pump(handle)
     except KeyboardInterrupt:

@@ -196,6 +196,8 @@ class FlytApp(App[None]):
         self.inspector.border_title = "Inspector"
         self.inspector.stable = self.stable
         self.status.set_state(ViewState.LOADING, f"loading {self.path.name}")
+        self.store_table.mark_watched(set(self.points.watches))
+        self.status.set_flags(self._flags())
         self._ticker = self.set_interval(TICK_SECONDS, self._tick, pause=True)
         tree.focus()
         # What the flow prints (and what Dask's worker processes write) goes to the Events log, not the terminal.
@@ -811,6 +813,7 @@ class FlytApp(App[None]):
             self.points.watch(key, source.get(key))
             self.notify(f"watching {key}: the run pauses at every write to it", timeout=3)
         self.store_table.mark_watched(set(self.points.watches))
+        self.status.set_flags(self._flags())
 
     def action_break_on_errors(self) -> None:
         """Toggle pausing where a node is about to fail (its traceback shown)."""
@@ -854,6 +857,7 @@ class FlytApp(App[None]):
     def _breakpoints_changed(self) -> None:
         self.flow_tree.relabel_all()
         self.store_table.mark_watched(set(self.points.watches))
+        self.status.set_flags(self._flags())
 
     def _flags(self) -> str:
         """What may pause the run besides breakpoints, for the status line."""

@@ -70,9 +70,9 @@ class StoreTable(DataTable[Text]):
         self._add_columns()
         for key, cells in rows:
             self.add_row(*(Text(text, no_wrap=True, overflow="ellipsis") for text in (key, *cells)), key=key)
-        for key in self._lit:
-            if key in self._cells:
-                self._paint(key, self._cells[key], lit=True)
+        for key, cells in rows:
+            if key in self._lit or key in self._watched:
+                self._paint(key, cells, lit=key in self._lit)
         if rows:
             self.move_cursor(row=min(cursor, len(rows) - 1))
 
@@ -199,7 +199,7 @@ class StoreTable(DataTable[Text]):
         self._cells[key] = cells
         style = _HIGHLIGHT if lit else ""
         self.add_row(
-            Text(key, style=style, no_wrap=True, overflow="ellipsis"),
+            Text("◉ " + key if key in self._watched else key, style=style, no_wrap=True, overflow="ellipsis"),
             Text(cells[0], style=style, no_wrap=True, overflow="ellipsis"),
             Text(cells[1], style=style, no_wrap=True, overflow="ellipsis"),
             Text(cells[2], style=style, no_wrap=True, overflow="ellipsis"),

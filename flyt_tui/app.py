@@ -145,6 +145,7 @@ class FlytApp(App[None]):
         self._inspected_value: str | None = None  # or the store key it shows
         self._store_view: tuple[str, ...] | None = None  # the BatchFlow iteration whose store is shown
         self.view = RunView()  # the drain and fold, coalesced for the widgets
+        self._source_cache: dict[int, tuple[Any, list[PhaseSource]]] = {}  # id(node) -> (node, its sources)
 
     # -- layout: the screen owns it ---------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:
@@ -673,7 +674,7 @@ class FlytApp(App[None]):
             name = item.name if item is not None else pause.key[0][-1]
             kind = item.graph_kind if item is not None else "node"
             self._inspected = pause.key
-            sources = self._sources(pause.key)
+            sources = self._phase_sources(pause.key)
             record = self.history.nodes.get(pause.key)
             self.inspector.show_node(name, kind, record, paused=pause.text, width=width, sources=sources)
             return
@@ -684,7 +685,7 @@ class FlytApp(App[None]):
                 self.inspector.show_message("■ end of the flow", "the flow ends when this action is returned", "bold")
             return
         self._inspected = item.key
-        sources = self._sources(item.key)
+        sources = self._phase_sources(item.key)
         self.inspector.show_node(
             item.name, item.graph_kind, self.history.nodes.get(item.key), width=width, sources=sources
         )
@@ -867,15 +868,23 @@ class FlytApp(App[None]):
         return " · ".join(flags)
 
     # -- source, evaluate, edit -------------------------------------------------------------
-    def _sources(self, key: NodeKey | None) -> list[PhaseSource]:
+    def _phase_sources(self, key: NodeKey | None) -> list[PhaseSource]:
+        """Where the node's phases are written (read once per node object: inspect reads files)."""
         node = self.flow_tree.node_object(key)
-        return node_sources(node) if node is not None else []
+        if node is None:
+            return []
+        cached = self._source_cache.get(id(node))
+        if cached is None or cached[0] is not node:
+            if len(self._source_cache) > 4096:
+                self._source_cache.clear()
+            cached = self._source_cache[id(node)] = (node, node_sources(node))
+        return cached[1]
 
     def action_edit_source(self) -> None:
         """Open the selected (or paused) node's phase in ``$EDITOR`` at its line; saving reloads."""
         pause = self.flow_tree.pause
         key = pause.key if pause is not None else (item.key if (item := self.flow_tree.selected_item()) else None)
-        sources = self._sources(key)
+        sources = self._phase_sources(key)
         if not sources:
             self.notify("no source for this node (select a node whose phases you wrote)", severity="warning")
             return

@@ -42,6 +42,22 @@ def is_cheap(value: Any) -> bool:
     return False
 
 
+def _cheap_lines(value: Any) -> bool:
+    """Whether ``pretty_lines(value)`` is surely quick: it shows a list, tuple or dict (of
+    any subclass) item by item, so only the items it shows need to be cheap."""
+    if isinstance(value, (list, tuple)):
+        try:
+            return all(is_cheap(item) for item in value[:12])
+        except Exception:
+            return False
+    if isinstance(value, dict):
+        try:
+            return all(is_cheap(k) and is_cheap(v) for k, v in list(value.items())[:12])
+        except Exception:
+            return False
+    return is_cheap(value)
+
+
 class BackgroundRenderer:
     """Renders values on one daemon thread, in the order asked."""
 
@@ -70,7 +86,7 @@ class BackgroundRenderer:
         """``pretty_lines(value)`` within ``BUDGET``; past it ``[PENDING]``, and when the
         lines are ready ``on_ready()`` is called: asking again with the same ``key`` then
         returns them (once)."""
-        if is_cheap(value):
+        if _cheap_lines(value):
             return pretty_lines(value, width=width, max_lines=max_lines)
         slot = (key, width, max_lines)
         with self._lock:

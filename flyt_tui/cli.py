@@ -96,6 +96,7 @@ def _check_file(path: Path) -> None:
 @click.option("--headless", is_flag=True, help="Run the flow without the workbench, progress on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final action and store as JSON (implies --headless).")
 @click.option("-v", "--verbose", is_flag=True, help="--headless: a line per node step, not only the summary.")
+@click.option("--mermaid", is_flag=True, help="Print the flow's graph as a Mermaid flowchart and exit.")
 @click.version_option(__version__, "--version", "-V", prog_name="flyt-tui")
 def main(
     target: str,
@@ -109,6 +110,7 @@ def main(
     headless: bool,
     as_json: bool,
     verbose: bool,
+    mermaid: bool,
 ) -> None:
     """Debug a Flyt flow: open FILE.py in the workbench (or run it with --headless).
 
@@ -135,6 +137,8 @@ def main(
         except LoadError as exc:
             _fail(exc.message)
 
+    if mermaid:
+        raise SystemExit(_mermaid(path, attr, flow_name))
     if headless or as_json:
         points = _points(breakpoints, watches, break_on)
         raise SystemExit(_headless(path, attr, flow_name, store_file, overrides, points, as_json, verbose))
@@ -159,6 +163,25 @@ def main(
     if _as_command:
         exit_guard.arm()  # the app closed: whatever user code still runs must not hold the process
     raise SystemExit(app.return_code or EXIT_OK)
+
+
+def _mermaid(path: Path, attr: str | None, flow_name: str | None) -> int:
+    """``--mermaid``: the graph as Mermaid on stdout (what the module prints goes to stderr)."""
+    from flyt_engine.graph import describe, to_mermaid
+
+    from .core.loading import load_module
+
+    with stdout_for_json(True) as out:
+        try:
+            loaded = load_module(path, attr=attr, flow_name=flow_name)
+        except LoadError as exc:
+            _fail(exc.message, exc.details)
+        if len(loaded.entries) != 1:
+            names = ", ".join(entry.name for entry in loaded.entries)
+            _fail(f"{path.name} holds several flows ({names}); pick one with {path.name}:NAME or --flow NAME")
+        assert out is not None
+        out.write(to_mermaid(describe(loaded.entries[0].flow)))
+    return EXIT_OK
 
 
 def _points(breakpoints: tuple[str, ...], watches: tuple[str, ...], break_on: tuple[str, ...]) -> Breakpoints:

@@ -425,3 +425,17 @@ def test_headless_runs_never_import_textual(tmp_path):
     proc = run_module("-c", script)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_mermaid_prints_the_graph_and_exits_0(tmp_path):
+    path = write(
+        tmp_path,
+        "graph.py",
+        "from flyt_engine import Flow, Node\nprint('noise at import')\n"
+        "a, b = Node(name='fetch'), Node(name='parse')\na - 'ok' >> b\nflow = Flow(a, name='crawl')\n",
+    )
+    result = invoke("--mermaid", path)
+    assert result.exit_code == 0
+    assert result.stdout.startswith("flowchart TD")
+    assert '"fetch"' in result.stdout and '"parse"' in result.stdout and '|"ok"|' in result.stdout
+    assert "noise at import" not in result.stdout

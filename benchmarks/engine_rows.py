@@ -16,7 +16,7 @@ from flyt_engine import Context, Flow, Node, SharedStore, run
 
 from .harness import Row, clock, interleave, measured, median, unavailable
 
-ROWS = ("step", "step_floor", "step_observed")
+ROWS = ("step", "step_floor", "step_observed", "step_rshift")
 
 
 # -- the engine, written the natural way ---------------------------------------------------
@@ -41,6 +41,23 @@ class CountNode(Node):
 def loop_flow(limit: int) -> Flow:
     node = CountNode(limit)
     return Flow(node, name="counter").connect(node, "loop", node)
+
+
+def rshift_flow(limit: int) -> Flow:
+    """The same loop built PocketFlow's way: ``node - "loop" >> node``."""
+    node = CountNode(limit)
+    node - "loop" >> node
+    return Flow(node, name="counter")
+
+
+def engine_rshift(steps: int) -> float:
+    flow = rshift_flow(steps)
+    shared = SharedStore()
+    start = clock()
+    run(flow, shared)
+    elapsed = clock() - start
+    assert shared.get("n") == steps
+    return elapsed
 
 
 def engine_bare(steps: int) -> float:
@@ -159,6 +176,9 @@ def run_rows(wanted: set[str], quick: bool) -> list[Row]:
         contenders["pocketflow"] = lambda: pocketflow_bare(steps)
     if "step_floor" in wanted:
         contenders["floor"] = lambda: floor(steps)
+    if "step_rshift" in wanted and not missing_pf:
+        contenders["rshift"] = lambda: engine_rshift(steps)
+        contenders.setdefault("pocketflow", lambda: pocketflow_bare(steps))
     samples = interleave(contenders, reps)
     us = {name: [t / steps * 1e6 for t in times] for name, times in samples.items()}
     med = {name: median(values) for name, values in us.items()}
@@ -187,6 +207,20 @@ def run_rows(wanted: set[str], quick: bool) -> list[Row]:
                     med["pocketflow"],
                     f"{note}; {how}",
                     observed=us["observed"],
+                    pocketflow=us["pocketflow"],
+                )
+            )
+    if "step_rshift" in wanted:
+        if missing_pf:
+            rows.append(unavailable("step_rshift", missing_pf))
+        else:
+            rows.append(
+                measured(
+                    "step_rshift",
+                    med["rshift"],
+                    med["pocketflow"],
+                    f'{note}; the loop built with `node - "loop" >> node`',
+                    rshift=us["rshift"],
                     pocketflow=us["pocketflow"],
                 )
             )

@@ -9,6 +9,7 @@ from .errors import BatchError, BindError, Cancelled, DeadlineExceeded, FlytErro
 from .flow import Flow
 from .node import DEFAULT_ACTION, FallbackNode, Node, RetryableNode, run
 from .pool import WorkerPool, to_slice
+from .start_at import StartAt
 from .store import SharedStore
 
 __version__ = "0.2.0"
@@ -31,6 +32,7 @@ __all__ = [
     "NodeError",
     "RetryableNode",
     "SharedStore",
+    "StartAt",
     "WorkerLost",
     "WorkerPool",
     "run",

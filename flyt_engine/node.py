@@ -154,9 +154,9 @@ class Node:
         """Seconds to wait before the next attempt; read again before each wait."""
         return self.wait
 
-    def run(self, shared: SharedStore | None = None, *, ctx: Context | None = None) -> str:
-        """Shorthand for ``run(self, shared, ctx=ctx)``."""
-        return run(self, shared, ctx=ctx)
+    def run(self, shared: SharedStore | None = None, *, ctx: Context | None = None, start_at: Any = None) -> str:
+        """Shorthand for ``run(self, shared, ctx=ctx, start_at=start_at)``."""
+        return run(self, shared, ctx=ctx, start_at=start_at)
 
     # -- naming ---------------------------------------------------------------------------
     @property
@@ -259,7 +259,7 @@ class FallbackNode(Protocol):
 _NO_TRANSITIONS: dict[int, dict[str, Any]] = {}
 
 
-def run(node: Node, shared: SharedStore | None = None, *, ctx: Context | None = None) -> str:
+def run(node: Node, shared: SharedStore | None = None, *, ctx: Context | None = None, start_at: Any = None) -> str:
     """Run one node (or a flow) and return its action.
 
     Raises ``NodeError`` naming the node and phase that failed, ``Cancelled`` (or
@@ -276,6 +276,10 @@ def run(node: Node, shared: SharedStore | None = None, *, ctx: Context | None = 
         ctx = _BACKGROUND
     elif not isinstance(ctx, Context):
         raise TypeError(f"ctx must be a Context, not {type(ctx).__name__}")
+    if start_at is not None:  # part-way (start_at.py); the drivers below stay as they are
+        from .start_at import as_start, run_from
+
+        return run_from(node, shared, ctx, as_start(start_at))
     if ctx._emit is None:
         return drive(node, ctx, shared, _NO_TRANSITIONS)
     if ctx._run_id:  # a run started from inside an observed run: part of that run

@@ -44,22 +44,27 @@ class StoreTable(DataTable[Text]):
         self._watched: set[str] = set()  # keys with a data breakpoint
         self._versions: dict[str, int] = {}  # key -> its latest change (a late rendering of an older one is dropped)
         self.highlight = True
-        self._value_width = 40
+        self._widths = (_KEY_WIDTH, 40)  # (key, value) column widths; the others are fixed
 
     def on_mount(self) -> None:
         self._add_columns()
 
     def _add_columns(self) -> None:
-        self.add_column(Text("key"), width=_KEY_WIDTH, key="key")
+        key_width, value_width = self._widths
+        self.add_column(Text("key"), width=key_width, key="key")
         self.add_column(Text("type"), width=_TYPE_WIDTH, key="type")
-        self.add_column(Text("value"), width=self._value_width, key="value")
+        self.add_column(Text("value"), width=value_width, key="value")
         self.add_column(Text("written by"), width=_WRITER_WIDTH, key="writer")
 
     def on_resize(self) -> None:
-        # cell padding is 1 on each side of each of the 4 columns; leave room for a scrollbar
-        width = max(_VALUE_MIN, self.size.width - _KEY_WIDTH - _TYPE_WIDTH - _WRITER_WIDTH - 8 - 2)
-        if width != self._value_width and ColumnKey("value") in self.columns:
-            self._value_width = width
+        # cell padding is 1 on each side of each of the 4 columns; leave room for a scrollbar.
+        # A narrow pane (100 columns) gets a narrower key column, so "written by" still shows.
+        total = self.size.width
+        narrow = total < _KEY_WIDTH + _TYPE_WIDTH + _WRITER_WIDTH + _VALUE_MIN + 10
+        key_width = 10 if narrow else _KEY_WIDTH
+        value_width = max(8 if narrow else _VALUE_MIN, total - key_width - _TYPE_WIDTH - _WRITER_WIDTH - 8 - 2)
+        if (key_width, value_width) != self._widths and ColumnKey("value") in self.columns:
+            self._widths = (key_width, value_width)
             self._rebuild()
 
     def _rebuild(self) -> None:

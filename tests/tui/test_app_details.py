@@ -144,3 +144,17 @@ async def test_the_store_row_under_the_cursor_is_inspected_in_full():
         assert "[30, 10, 20]" in app.inspector.plain
         app.flow_tree.focus()
         await wait_for(pilot, lambda: app.inspector.plain.startswith("basic  flow"))
+
+
+async def test_at_100_columns_the_store_table_still_shows_who_wrote_each_key():
+    from conftest import wait_loaded
+
+    from flyt_tui.app import FlytApp
+
+    app = FlytApp(flow_path("basic"), watch=False, stable_output=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_loaded(pilot)
+        await pilot.pause()
+        table = app.store_table
+        used = sum(column.get_render_width(table) for column in table.columns.values())
+        assert used <= table.size.width  # every column, "written by" included, fits the pane

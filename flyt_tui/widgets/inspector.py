@@ -6,6 +6,7 @@ the tree cursor (its latest execution). It can also show a load error in full.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,12 @@ class Inspector(VerticalScroll):
                 " · ".join(f"{src.phase} {Path(src.file).name}:{src.line}" for src in sources) + "  (ctrl+e)\n",
                 style="dim",
             )
+            shown = _shown_phase(sources, paused)
+            for line in textwrap.dedent(shown.text).rstrip().splitlines()[:_SOURCE_LINES]:
+                line = line.rstrip()
+                if len(line) > width:
+                    line = line[: width - 1] + "…"
+                text.append("       " + line + "\n", style="dim")
         if record is None:
             text.append("r runs the flow · n steps one phase · N one node · b sets a breakpoint here", style="dim")
             self._set_node_view(text)
@@ -192,3 +199,16 @@ class _StoreView(dict):
 
 
 _StoreView.__name__ = "SharedStore"
+
+
+_SOURCE_LINES = 6  # lines of a phase's source the inspector shows
+
+
+def _shown_phase(sources: Sequence[PhaseSource], paused: str | None) -> PhaseSource:
+    """The phase whose source the inspector shows: the one paused before, else exec."""
+    for phase in ("prep", "exec", "post"):
+        if paused is not None and paused.endswith(f"before {phase}"):
+            match = next((src for src in sources if src.phase == phase), None)
+            if match is not None:
+                return match
+    return next((src for src in sources if src.phase in ("exec", "process")), sources[0])

@@ -212,6 +212,7 @@ async def test_ctrl_e_without_editor_says_where_the_source_is(monkeypatch):
         select_node(app, "shipping")
         await pilot.pause()
         assert "checkout_bug.py:" in app.inspector.plain  # the inspector names the source
+        assert "def exec(self, ctx: Any, total: float) -> float:" in app.inspector.plain  # and shows it
         notes: list[str] = []
         monkeypatch.setattr(app, "notify", lambda message, **kw: notes.append(message))
         await pilot.press("ctrl+e")

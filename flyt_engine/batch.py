@@ -431,19 +431,18 @@ def _make_flow(flow_factory: Callable[[], Node], batch_name: str, index: int | N
     return flow
 
 
-def _run_iteration(flow: Node, ctx: Context, store: SharedStore, index: int) -> None:
-    """Run one iteration's flow; observed, its nodes sit under (..., batch, "#i", node)."""
+def _run_iteration(flow: Node, ctx: Context, store: SharedStore, index: int) -> str:
+    """Run one iteration's flow and return its action; observed, its nodes sit under
+    (..., batch, "#i", node)."""
     if ctx._emit is None:
-        drive(flow, ctx, store, _NO_TRANSITIONS)
-        return
+        return drive(flow, ctx, store, _NO_TRANSITIONS)
     iteration = ctx._derive()
     iteration._path = (*ctx._path, f"#{index}")
     if isinstance(flow, Flow):
         # The fresh flow adds no name of its own: its phases run unobserved, and its
         # orchestration reports its nodes under the iteration's path.
-        drive(flow, iteration, store, _NO_TRANSITIONS)
-    else:
-        drive_observed(flow, iteration, store, _NO_TRANSITIONS, iteration._path)
+        return drive(flow, iteration, store, _NO_TRANSITIONS)
+    return drive_observed(flow, iteration, store, _NO_TRANSITIONS, iteration._path)
 
 
 def run_detached_iteration(

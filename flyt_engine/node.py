@@ -418,8 +418,10 @@ def _writer_cell() -> _WriterCell:
         return cell
 
 
-def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
-    """A top-level observed run: RunStarted, the node, RunFinished; store writes reported."""
+def _run_top(node: Node, ctx: Context, shared: SharedStore, body: Callable[[Context], str] | None = None) -> str:
+    """A top-level observed run: RunStarted, the node, RunFinished; store writes reported.
+
+    ``body(run_ctx)`` runs the node (default: from its start; ``start_at`` passes its own)."""
     run_id = new_run_id()
     path = (node.name,)
     run_ctx = ctx._derive()
@@ -432,7 +434,7 @@ def _run_top(node: Node, ctx: Context, shared: SharedStore) -> str:
     header = (run_id, path, node.name, id(node))
     emit((RunStarted, header, monotonic()))
     try:
-        action = drive_observed(node, run_ctx, shared, _NO_TRANSITIONS, ())
+        action = drive_observed(node, run_ctx, shared, _NO_TRANSITIONS, ()) if body is None else body(run_ctx)
     except BaseException as exc:
         shared._unwatch(watcher)
         emit((RunFinished, header, monotonic(), None, exc))

@@ -23,8 +23,6 @@ from .events import (
     NodeStarted,
     PhaseFinished,
     PhaseStarted,
-    RunFinished,
-    RunStarted,
     is_iteration,
 )
 from .store import SharedStore
@@ -61,28 +59,11 @@ def run_from(node: Any, shared: SharedStore, ctx: Context, start: StartAt) -> st
         raise FlytError(f"start_at path starts with {start.path[0]!r}, but the run's node is {node.name!r}")
     if ctx._emit is None:
         return _resume(node, start.path[1:], ctx, shared, start, (), named=True)
-    from .node import new_run_id, store_reporter
+    from .node import _run_top
 
-    run_id = new_run_id()
-    run_ctx = ctx._derive()
-    run_ctx._run_id = run_id
-    run_ctx._path = ()
-    emit = run_ctx._emit
-    assert emit is not None
-    root = (node.name,)
-    watcher = store_reporter(run_id, root, emit, run_ctx._gate)
-    shared._watch(watcher)
-    header = (run_id, root, node.name, id(node))
-    emit((RunStarted, header, monotonic()))
-    try:
-        action = _resume(node, start.path[1:], run_ctx, shared, start, (), named=True)
-    except BaseException as exc:
-        shared._unwatch(watcher)
-        emit((RunFinished, header, monotonic(), None, exc))
-        raise
-    shared._unwatch(watcher)
-    emit((RunFinished, header, monotonic(), action, None))
-    return action
+    return _run_top(
+        node, ctx, shared, lambda run_ctx: _resume(node, start.path[1:], run_ctx, shared, start, (), named=True)
+    )
 
 
 def _member(flow: Any, name: str) -> Any:
@@ -121,7 +102,7 @@ def _resume(
         inner = ctx._derive()
         inner._path = path
         if len(rest) == 1:  # the whole iteration, from its flow's start
-            return _run_iteration_action(flow, inner, shared, index, _run_iteration)
+            return _run_iteration(flow, inner, shared, index)
         iteration = ctx._derive()
         iteration._path = (*path, name)
         return _resume(flow, rest[1:], iteration, shared, start, (*path, name), named=False)
@@ -144,21 +125,6 @@ def _resume(
         header = (ctx._run_id, path, node.name, id(node))
         ctx._emit((NodeFinished, header, monotonic(), action, None))
     return action
-
-
-def _run_iteration_action(flow: Any, ctx: Context, shared: SharedStore, index: int, run_iteration: Any) -> str:
-    """One BatchFlow iteration on ``shared``; its flow's action."""
-    from .node import drive, drive_observed
-
-    if ctx._emit is None:
-        return drive(flow, ctx, shared, {})
-    iteration = ctx._derive()
-    iteration._path = (*ctx._path, f"#{index}")
-    from .flow import Flow
-
-    if isinstance(flow, Flow):
-        return drive(flow, iteration, shared, {})
-    return drive_observed(flow, iteration, shared, {}, iteration._path)
 
 
 def _step_from(node: Any, ctx: Context, shared: SharedStore, start: StartAt, base: tuple[str, ...]) -> str:

@@ -33,7 +33,7 @@ from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, Phas
 from .commands import workbench_commands
 from .core import exit_guard
 from .core.breakpoints import BreakOn, BreakpointError, Breakpoints, NodeBreakpoint, Pause, Why
-from .core.format import error_line, format_duration, pretty_lines, safe_repr, traceback_text, type_name, user_error
+from .core.format import error_line, format_duration, safe_repr, traceback_text, type_name, user_error
 from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker, iteration_of
 from .core.loading import FlowEntry, LoadedModule
 from .core.session import RunSession
@@ -57,6 +57,7 @@ from .widgets.store_table import HIGHLIGHT_SECONDS, StoreTable
 
 _MISSING = object()  # a store key that is not there
 TICK_SECONDS = 1 / 30  # how often the run's records are drained and folded
+INSPECT_EVERY = 0.1  # during a free run, how often the inspector follows the tree cursor
 
 
 _WORKER_WORDS = {"watch": "hot reload", "load": "loading", "run": "the run"}
@@ -142,6 +143,8 @@ class FlytApp(App[None]):
         self._watch_stop: threading.Event | None = None
         self._log_filter: str | None = None
         self._inspected: NodeKey | None = None  # the node the inspector shows
+        self._inspector_stale = False  # the tree cursor moved during a free run: refresh on a tick
+        self._inspector_shown_at = 0.0
         self._inspected_value: str | None = None  # or the store key it shows
         self._store_view: tuple[str, ...] | None = None  # the BatchFlow iteration whose store is shown
         self.view = RunView()  # the drain and fold, coalesced for the widgets
@@ -304,7 +307,19 @@ class FlytApp(App[None]):
                 self.status.set_state(ViewState.IDLE, "idle")
         self.status.set_flow(entry.flow.name, f"{self.path.name}:{entry.name}")
         self.flow_tree.border_title = f"Flow · {self.path.name}"
+        self._fit_tree_width()
         self._refresh_inspector()
+
+    def _fit_tree_width(self) -> None:
+        """The graph pane only as wide as its lines need: 40 cells at least, half the screen at most."""
+        if self.entry is None:
+            return
+        wanted = self.flow_tree.wanted_width()
+        half = max(40, (self.size.width or 160) // 2)
+        self.flow_tree.styles.width = max(40, min(wanted, half))
+
+    def on_resize(self) -> None:
+        self._fit_tree_width()
         if self.exit_after_paint and not self._painted:
             self._painted = True
             self.call_after_refresh(self._report_paint)
@@ -503,6 +518,8 @@ class FlytApp(App[None]):
         if due is not None:
             self._apply(due)
         self._show_pause(session, paused_at)
+        if self._inspector_stale and time.monotonic() - self._inspector_shown_at >= INSPECT_EVERY:
+            self._refresh_inspector()
         if self._store_lit:
             self._store_lit = self.store_table.fade()
 
@@ -591,25 +608,32 @@ class FlytApp(App[None]):
         """What the user needs at a data or error pause: the writer, the old and the new
         value; the failure's traceback (user frames), the prep result and the attempt."""
         lines: list[str] = []
+        values: list[tuple[str, Any]] = []
         if isinstance(event, StoreChanged):
             lines.append(f"writer   {'/'.join(event.path[1:]) or event.node}")
-            lines.append(f"old      {safe_repr(pause.old, 400) if pause.existed else '(not set)'}")
-            lines.append(f"new      {'(deleted)' if event.deleted else safe_repr(event.value, 400)}")
+            if pause.existed:
+                values.append(("old", pause.old))
+            else:
+                lines.append("old      (not set)")
+            if event.deleted:
+                lines.append("new      (deleted)")
+            else:
+                values.append(("new", event.value))
         else:
             if pause.detail:
                 lines.append(pause.detail)
-            record = self.history.nodes.get(self.history.key_of(event))
-            if record is not None:
-                known, prep = record.result_of("prep")
-                if known:
-                    lines.append(f"prep     {safe_repr(prep, 400)}")
             error = getattr(event, "error", None)
             if isinstance(event, ExecFailed):
                 lines.append(f"attempt  {event.attempt}/{event.max_attempts}")
             if isinstance(error, BaseException):
                 base = self.loaded.watch_dir if self.loaded is not None else None
                 lines.append(traceback_text(user_error(error) or error, base=base))
-        self.inspector.show_message(f"paused: {pause.words}", "\n".join(lines), "bold yellow")
+            record = self.history.nodes.get(self.history.key_of(event))
+            if record is not None:
+                known, prep = record.result_of("prep")
+                if known:
+                    values.append(("prep", prep))
+        self.inspector.show_message(f"paused: {pause.words}", "\n".join(lines), "bold yellow", values=values)
 
     def _iteration_words(self, iteration: tuple[str, ...] | None) -> str:
         """`` · inputs {…}`` for a pause inside a BatchFlow iteration (the status names them)."""
@@ -662,6 +686,8 @@ class FlytApp(App[None]):
 
     # -- inspector -------------------------------------------------------------------------
     def _refresh_inspector(self) -> None:
+        self._inspector_stale = False
+        self._inspector_shown_at = time.monotonic()
         tree = self.flow_tree
         pause = tree.pause
         if self._inspected_value is not None and pause is None:
@@ -702,7 +728,13 @@ class FlytApp(App[None]):
     def _on_tree_highlight(self) -> None:
         if self.load_error is None or self.entry is not None:
             self._inspected_value = None
-            self._refresh_inspector()
+            session = self._active_session()
+            if session is not None and session.paused_at is None:
+                # A free run competes with the UI for the interpreter: the cursor moves at
+                # once, the inspector follows on the next tick (at most 1/INSPECT_EVERY a second).
+                self._inspector_stale = True
+            else:
+                self._refresh_inspector()
 
     @on(DataTable.RowSelected, "#store")
     def _on_store_row_selected(self, message: DataTable.RowSelected) -> None:
@@ -933,8 +965,7 @@ class FlytApp(App[None]):
         except BaseException as exc:  # shown, never fatal
             self.inspector.show_message(f"{text}  raised", error_line(exc, 400), "bold red")
             return
-        lines = "\n".join(pretty_lines(value, width=max(24, (self.inspector.size.width or 70) - 4), max_lines=40))
-        self.inspector.show_message(f"{text}  →  {type_name(value)}", lines, "bold cyan")
+        self.inspector.show_message(f"{text}  →  {type_name(value)}", "", "bold cyan", values=[("value", value)])
 
     def action_edit_value(self) -> None:
         """Edit the store value under the table's cursor as JSON (while paused)."""

@@ -32,6 +32,7 @@ _ICONS = {
     NodeState.STOPPED: ("■", "red"),
 }
 _PAUSED_STYLE = "bold black on yellow"
+DETAIL_ROOM = 34  # cells kept beside a line for what a run adds to it
 MAX_NESTING = 24  # successor lines nest this deep at most, then continue side by side
 _CURRENT_STYLE = "on #4d4300"
 
@@ -123,6 +124,20 @@ class FlowTree(Tree[TreeItem]):
                 target = next((line for line in self._by_name.get(cursor.name, ()) if _item(line).kind == "node"), None)
         _ = self.last_line  # build the lines now: the cursor goes by line number
         self.move_cursor(target or root, animate=False)
+
+    def wanted_width(self) -> int:
+        """Cells the graph needs: its widest line without run details, plus room for them
+        (``→ default  12ms  ×3``, ``paused before exec``) and the border."""
+        widest = 0
+        for line in self._by_ident.values():
+            depth = 0
+            parent = line.parent
+            while parent is not None:
+                depth += 1
+                parent = parent.parent
+            label = self.label_for(_item(line)).plain
+            widest = max(widest, depth * self.guide_depth + 2 + len(label))
+        return widest + DETAIL_ROOM + 4
 
     def show_message(self, title: str, lines: Iterable[str] = (), style: str = "bold red") -> None:
         """Replace the graph with a message (a load error before any graph was shown)."""

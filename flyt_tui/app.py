@@ -89,6 +89,7 @@ class FlytApp(App[None]):
         Binding("colon", "evaluate", "Evaluate", id="flyt.evaluate", key_display=":", show=False),
         Binding("ctrl+e", "edit_source", "Source", id="flyt.edit_source", show=False),
         Binding("l", "next_log", "Next log", id="flyt.next_log", show=False),
+        Binding("i", "open_batch_items", "Batch items", id="flyt.batch_items", show=False),
         Binding("x", "stop", "Stop", id="flyt.stop"),
         Binding("f", "filter_logs", "Filter logs", id="flyt.filter", show=False),
         Binding("s", "switch_flow", "Switch flow", id="flyt.switch", show=False),
@@ -880,6 +881,30 @@ class FlytApp(App[None]):
             return
         session.step_out()
         self._shown_pause = None
+
+    def action_open_batch_items(self) -> None:
+        """Open the items of the selected batch (else the latest one): input, result or error, tries, time."""
+        from .screens.batch_items import BatchItems, BatchItemsView
+
+        batches = self.history.batches
+        if not batches:
+            self.notify("no batch has run yet: run the flow, then i opens a batch's items", severity="warning")
+            return
+        item = self.flow_tree.selected_item()
+        selected = item.key[0] if item is not None and item.key is not None else None
+        batch = batches.get(selected) if selected is not None else None
+        if batch is None:
+            batch = max(batches.values(), key=lambda record: record.first)
+        inputs = results = None
+        for key, record in self.history.nodes.items():
+            if key[0] == batch.path:
+                known, value = record.result_of("prep")
+                inputs = value if known and isinstance(value, list | tuple) else None
+                known, value = record.result_of("exec")
+                results = value if known and isinstance(value, list | tuple) else None
+                break
+        base = str(self.loaded.watch_dir) if self.loaded is not None else None
+        self.push_screen(BatchItems(BatchItemsView(batch, inputs, results, base)))
 
     def action_list_breakpoints(self) -> None:
         """See, disable and delete breakpoints and watches."""

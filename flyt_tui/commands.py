@@ -36,6 +36,9 @@ def workbench_commands(app: FlytApp) -> Iterator[SystemCommand]:
     )
     yield SystemCommand("Add store key", "KEY = JSON, while paused", app.action_add_key)
     yield SystemCommand("Delete store key", "The key under the store cursor, while paused", app.action_delete_key)
+    yield SystemCommand(
+        "Open batch items", "The selected batch's items: input, result or error, tries (i)", app.action_open_batch_items
+    )
     yield SystemCommand("Open source", "The selected node's phase in $EDITOR (ctrl+e)", app.action_edit_source)
     for tab, label in (("tab-retries", "Retries"), ("tab-errors", "Errors"), ("tab-events", "Events")):
         yield SystemCommand(f"Show {label} log", f"Switch the log area to {label}", lambda tab=tab: app.show_log(tab))

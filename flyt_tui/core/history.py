@@ -62,6 +62,8 @@ LOG_LINES_PER_TICK = 40  # entries handed to each log per tick (the rest are cou
 MAX_NODE_RECORDS = 5000  # records for paths not in the graph (dynamic flows) are capped
 _RESOLVE_CACHE_LIMIT = 20000
 ITERATION_STORES = 256  # BatchFlow iterations whose writes are kept (the latest ones)
+FAILED_ITEMS = 1000  # failed batch items kept per batch, to be opened (the first ones)
+RECENT_ITEMS = 100  # items that succeeded kept per batch (the latest ones)
 
 
 Record = tuple[Any, ...]  # (EventClass, (run_id, path, node, node_id), time, *fields)
@@ -78,6 +80,7 @@ _NEXT = field_getter(NodeFinished, "next_node")
 _RETRY = field_getter(ExecFailed, "attempt", "max_attempts", "error", "wait")
 _FAILED = field_getter(NodeFailed, "phase", "error")
 _TOTAL = field_getter(BatchStarted, "total")
+_ITEM_FIELDS = field_getter(BatchItemFinished, "index", "ok", "error", "duration")
 
 
 def _PATH_FIELD(record: Record) -> tuple[tuple[str, ...], Any]:
@@ -152,6 +155,16 @@ class NodeRecord:
         return True, event.result
 
 
+@dataclass(frozen=True)
+class ItemOutcome:
+    """One finished batch item: its index, ok or its error, and how long it took."""
+
+    index: int
+    ok: bool
+    error: BaseException | None
+    duration: float
+
+
 @dataclass
 class BatchRecord:
     """One BatchNode/BatchFlow (instances inside BatchFlow iterations summed per template path)."""
@@ -167,6 +180,31 @@ class BatchRecord:
     last: float = 0.0  # time of the latest item or finish
     finished: bool = False
     fallbacks: int = 0  # items whose result came from the fallback
+    outcomes: dict[int, ItemOutcome] = field(default_factory=dict)  # kept items (see keep_outcomes)
+    attempts: dict[int, int] = field(default_factory=dict)  # item index -> failed attempts so far
+    failures_kept: int = 0
+
+    def keep_outcomes(self, finished: list[Record], failed: list[Record]) -> None:
+        """Keep what a user opens an item for: every failed item (the first ``FAILED_ITEMS``)
+        and the latest ``RECENT_ITEMS`` that succeeded; the rest are only counted."""
+        outcomes = self.outcomes
+        for record in failed:
+            if self.failures_kept >= FAILED_ITEMS:
+                break
+            outcome = ItemOutcome(*_ITEM_FIELDS(record))
+            self.failures_kept += outcome.index not in outcomes
+            outcomes[outcome.index] = outcome
+        for record in finished[-RECENT_ITEMS:]:
+            if _OK(record):
+                outcome = ItemOutcome(*_ITEM_FIELDS(record))
+                previous = outcomes.pop(outcome.index, None)
+                if previous is not None and not previous.ok:
+                    self.failures_kept -= 1
+                outcomes[outcome.index] = outcome
+        extra = len(outcomes) - self.failures_kept - RECENT_ITEMS
+        if extra > 0:  # the oldest that succeeded go (a dict keeps the order they came in)
+            for index in [index for index, outcome in outcomes.items() if outcome.ok][:extra]:
+                del outcomes[index]
 
     @property
     def rate(self) -> float:
@@ -338,6 +376,7 @@ class RunHistory:
         batch_records: list[Record] = []
         retries = tick.retries
         errors: list[Record] = []
+        item_attempts: list[tuple[str, ...]] = []
         for record in rare:
             kind = kind_of(record)
             if kind is ExecFailed or kind is NodeFailed:
@@ -346,6 +385,8 @@ class RunHistory:
                 if current is None or time_of(record) >= time_of(current):
                     last[path] = record
                 if kind is ExecFailed:
+                    if path and is_iteration_marker(path[-1]):  # a batch item's failed attempt
+                        item_attempts.append(path)
                     if len(retries) < per_log:
                         retries.append(materialize(record))
                     else:
@@ -387,6 +428,8 @@ class RunHistory:
                 else:
                     tick.errors_skipped += 1
             self._fold_batches(tick, items, failed, batch_records)
+        for path in item_attempts:  # after the batches: their BatchStarted may be in this tick
+            self._count_item_attempt(path)
         if errors:
             errors.sort(key=_TIME)
             tick.errors = self._innermost([materialize(record) for record in errors])
@@ -554,15 +597,31 @@ class RunHistory:
         done = Counter(map(_PATH, items))
         failures = Counter(map(_PATH, failed))
         when = dict(zip(map(_PATH, items), map(_TIME, items), strict=True))
+        by_path: dict[tuple[str, ...], list[Record]] = {}
+        failed_by_path: dict[tuple[str, ...], list[Record]] = {}
+        for record in items[-RECENT_ITEMS:] if len(done) == 1 else items:
+            by_path.setdefault(_PATH(record), []).append(record)
+        for record in failed:
+            failed_by_path.setdefault(_PATH(record), []).append(record)
         for path, count in done.items():
             tpl, _ = self._resolve(path)
             summary = self.batches.get(tpl)
             if summary is None:
                 continue
+            summary.keep_outcomes(by_path.get(path, []), failed_by_path.get(path, []))
             summary.done += count
             summary.failed += failures.get(path, 0)
             summary.last = max(summary.last, when[path])
             changed.add(tpl)
+
+    def _count_item_attempt(self, path: tuple[str, ...]) -> None:
+        tpl, _ = self._resolve(path[:-1])
+        summary = self.batches.get(tpl)
+        if summary is None:
+            return
+        index = int(path[-1][1:])
+        if len(summary.attempts) < FAILED_ITEMS or index in summary.attempts:
+            summary.attempts[index] = summary.attempts.get(index, 0) + 1
 
     def _innermost(self, errors: list[Event]) -> list[Event]:
         """One entry per failure: a node error re-reported by each enclosing flow shows once."""

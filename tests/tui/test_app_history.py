@@ -171,3 +171,34 @@ def test_ticks_merge_into_one_update_bounded():
     assert merged.tail[-1].kind == "run_finished"
     assert merged.started is not None and merged.finished is not None
     assert any(key[0] == ("loop", "count") for key in merged.nodes)
+
+
+def test_batch_items_kept_to_open_are_bounded_failures_first():
+    """Every failed item up to FAILED_ITEMS and the latest RECENT_ITEMS that succeeded; the
+    rest only counted, however the records are drained."""
+    from flyt_tui.core.history import FAILED_ITEMS, RECENT_ITEMS
+
+    def check(ctx, item):
+        if item % 7 == 0:
+            raise ValueError(f"bad {item}")
+        return item
+
+    batch = BatchNode(check, items_key="items", name="checks")
+    flow = Flow(batch, name="many")
+    records, error = record_run(flow, {"items": list(range(20_000))})
+    assert error is not None  # failed items make a BatchError
+    for chunked in (False, True):
+        history = RunHistory()
+        if chunked:
+            for start in range(0, len(records), 997):
+                history.ingest(records[start : start + 997])
+        else:
+            history.ingest(records)
+        summary = history.batches[("many", "checks")]
+        failed = [outcome for outcome in summary.outcomes.values() if not outcome.ok]
+        ok = [outcome for outcome in summary.outcomes.values() if outcome.ok]
+        assert len(failed) == FAILED_ITEMS and all(outcome.index % 7 == 0 for outcome in failed)
+        assert str(failed[0].error) == "bad 0"
+        assert 0 < len(ok) <= RECENT_ITEMS and max(outcome.index for outcome in ok) == 19_998  # 19,999 failed
+        assert min(outcome.index for outcome in ok) >= 20_000 - 2 * RECENT_ITEMS  # the latest ones
+        assert summary.done == 20_000 and summary.failed == len(range(0, 20_000, 7))

@@ -25,7 +25,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.events import DescendantFocus
 from textual.screen import Screen
-from textual.widgets import DataTable, TabbedContent, Tree
+from textual.widgets import DataTable, Footer, TabbedContent, Tree
 from textual.worker import Worker, WorkerState
 
 from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, PhaseStarted, StoreChanged
@@ -42,6 +42,7 @@ from .messages import FilesChanged, LoadFailed, ModuleLoaded, RunEnded
 from .screens.workbench import WorkbenchScreen
 from .view import RunView
 from .widgets.batch_panel import BatchPanel
+from .widgets.breakpoint_pane import BreakpointPane
 from .widgets.event_log import (
     EventLog,
     error_entry,
@@ -203,6 +204,7 @@ class FlytApp(App[None]):
         self.status.set_state(ViewState.LOADING, f"loading {self.path.name}")
         self.store_table.mark_watched(set(self.points.watches))
         self.status.set_flags(self._flags())
+        self._show_breakpoints()
         self._ticker = self.set_interval(TICK_SECONDS, self._tick, pause=True)
         tree.focus()
         # What the flow prints (and what Dask's worker processes write) goes to the Events log, not the terminal.
@@ -301,6 +303,7 @@ class FlytApp(App[None]):
             # The last run's store, logs and status stay on screen until the next run.
             self.flow_tree.show_graph(entry.flow, graph)
             self.points.keep_only(self.flow_tree.node_names)
+            self._show_breakpoints()
         else:
             self._reset_run_view(self._initial_store(), graph=(entry.flow, graph), reloaded=reloaded, logs=reset_logs)
             if self.session is None or self.session.finished:
@@ -321,6 +324,9 @@ class FlytApp(App[None]):
 
     def on_resize(self) -> None:
         self._fit_tree_width()
+        footer = self.screen.query(Footer)
+        if footer:  # below 140 columns the keys sit closer, so that q Quit still shows
+            footer.first().compact = self.size.width < 140
         if self.exit_after_paint and not self._painted:
             self._painted = True
             self.call_after_refresh(self._report_paint)
@@ -439,6 +445,7 @@ class FlytApp(App[None]):
         else:
             tree.show_graph(*graph)  # relabels every line itself
             self.points.keep_only(tree.node_names)  # breakpoints on absent nodes are kept, orphaned
+            self._show_breakpoints()
             tree.relabel_all()
         self.store_table.reset(store)
         self.store_table.border_title = "SharedStore"
@@ -589,6 +596,7 @@ class FlytApp(App[None]):
         if self._shown_pause == marker:
             return
         self._shown_pause = marker
+        self._show_breakpoints()  # a hit more
         key = self.history.key_of(event)
         node_text, status_text = _pause_words(event)
         self.flow_tree.set_pause(PausePoint(key, node_text))
@@ -807,6 +815,7 @@ class FlytApp(App[None]):
             return
         self.points.toggle(name)
         self.flow_tree.relabel_names([name])
+        self._show_breakpoints()
 
     def action_conditional_breakpoint(self) -> None:
         """Set a breakpoint with a condition (and a phase) on the node under the cursor."""
@@ -831,6 +840,7 @@ class FlytApp(App[None]):
             return
         bp = self.points.add(text)
         self.flow_tree.relabel_names([bp.node])
+        self._show_breakpoints()
         self.notify(f"breakpoint: {bp.text}", timeout=3)
 
     def action_watch_key(self) -> None:
@@ -848,6 +858,7 @@ class FlytApp(App[None]):
             self.notify(f"watching {key}: the run pauses at every write to it", timeout=3)
         self.store_table.mark_watched(set(self.points.watches))
         self.status.set_flags(self._flags())
+        self._show_breakpoints()
 
     def action_break_on_errors(self) -> None:
         """Toggle pausing where a node is about to fail (its traceback shown)."""
@@ -916,6 +927,18 @@ class FlytApp(App[None]):
         self.flow_tree.relabel_all()
         self.store_table.mark_watched(set(self.points.watches))
         self.status.set_flags(self._flags())
+        self._show_breakpoints()
+
+    @on(BreakpointPane.Changed)
+    def _on_breakpoint_pane_changed(self) -> None:
+        self._breakpoints_changed()
+
+    def _show_breakpoints(self) -> None:
+        """The Breakpoints tab: the list and its hits as they are now."""
+        pane = self.query_one("#breakpoint-pane", BreakpointPane)
+        pane.points = self.points
+        pane.refill()
+        self._count_tab("tab-breakpoints", "Breakpoints", pane.count)
 
     def _flags(self) -> str:
         """What may pause the run besides breakpoints, for the status line."""
@@ -1043,12 +1066,12 @@ class FlytApp(App[None]):
         self._tick()
 
     def show_log(self, pane_id: str) -> None:
-        """Switch the log area to one tab (``tab-retries``, ``tab-errors``, ``tab-events``)."""
+        """Switch the log area to one tab (``tab-retries``, ``tab-errors``, ``tab-events``, ``tab-breakpoints``)."""
         self.query_one("#logs", TabbedContent).active = pane_id
 
     def action_next_log(self) -> None:
         """The next log tab (``l``)."""
-        tabs = ["tab-retries", "tab-errors", "tab-events"]
+        tabs = ["tab-retries", "tab-errors", "tab-events", "tab-breakpoints"]
         current = self.query_one("#logs", TabbedContent).active
         self.show_log(tabs[(tabs.index(current) + 1) % len(tabs)] if current in tabs else tabs[0])
 

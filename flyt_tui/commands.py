@@ -40,7 +40,13 @@ def workbench_commands(app: FlytApp) -> Iterator[SystemCommand]:
         "Open batch items", "The selected batch's items: input, result or error, tries (i)", app.action_open_batch_items
     )
     yield SystemCommand("Open source", "The selected node's phase in $EDITOR (ctrl+e)", app.action_edit_source)
-    for tab, label in (("tab-retries", "Retries"), ("tab-errors", "Errors"), ("tab-events", "Events")):
+    tabs = (
+        ("tab-retries", "Retries"),
+        ("tab-errors", "Errors"),
+        ("tab-events", "Events"),
+        ("tab-breakpoints", "Breakpoints"),
+    )
+    for tab, label in tabs:
         yield SystemCommand(f"Show {label} log", f"Switch the log area to {label}", lambda tab=tab: app.show_log(tab))
     yield SystemCommand("Stop", "Cancel the run (x)", app.action_stop)
     yield SystemCommand("Filter logs by node", "Show the selected node's entries only (f)", app.action_filter_logs)

@@ -11,6 +11,7 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from ..core.breakpoints import Breakpoints, NodeBreakpoint, Watch
+from ..widgets.breakpoint_pane import describe
 
 
 class BreakpointList(ModalScreen[None]):
@@ -72,19 +73,3 @@ class BreakpointList(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-def describe(entry: NodeBreakpoint | Watch) -> Text:
-    """One line of the list: what it is, on or off, its hits, orphaned after a reload."""
-    text = Text(no_wrap=True, overflow="ellipsis")
-    text.append("● " if entry.enabled else "○ ", style="red" if entry.enabled else "dim")
-    if isinstance(entry, Watch):
-        text.append(f"watch {entry.key}", style="bold")
-    else:
-        text.append(entry.text, style="bold")
-    text.append(f"  {entry.hits} hit{'s' if entry.hits != 1 else ''}", style="dim")
-    if isinstance(entry, NodeBreakpoint) and entry.orphaned:
-        text.append("  orphaned: the node is gone since the reload", style="yellow")
-    if not entry.enabled:
-        text.append("  disabled", style="dim italic")
-    return text

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from ..widgets.batch_panel import BatchPanel
+from ..widgets.breakpoint_pane import BreakpointPane
 from ..widgets.event_log import EventLog
 from ..widgets.flow_tree import FlowTree
 from ..widgets.inspector import Inspector
@@ -43,5 +44,7 @@ class WorkbenchScreen(Screen[None]):
                 yield EventLog(id="error-log")
             with TabPane("Events", id="tab-events"):
                 yield EventLog(id="event-log", max_entries=2000)
+            with TabPane("Breakpoints", id="tab-breakpoints"):
+                yield BreakpointPane(id="breakpoint-pane")
         yield StatusBar(id="status")
         yield Footer()

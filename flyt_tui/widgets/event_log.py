@@ -48,7 +48,8 @@ class EventLog(RichLog):
     """A bounded, node-filterable log; ``add`` writes a tick's entries at once."""
 
     def __init__(self, *, max_entries: int = 1000, id: str | None = None) -> None:
-        super().__init__(id=id, wrap=False, markup=False, highlight=False, max_lines=max_entries * 4)
+        # wrap: a long line (a traceback, printed output) wraps at the pane; one-line entries end in …
+        super().__init__(id=id, wrap=True, markup=False, highlight=False, max_lines=max_entries * 4)
         self.entries: deque[Entry] = deque(maxlen=max_entries)
         self.node_filter: str | None = None
 
@@ -98,7 +99,7 @@ def _where(event: Event) -> str:
 
 def retry_entry(event: Event) -> Entry:
     """``fetch  attempt 1/3 failed  ConnectionError: …  wait 0.5s`` or a fallback line."""
-    text = Text(no_wrap=True)
+    text = Text(no_wrap=True, overflow="ellipsis")
     text.append(_where(event), style="bold")
     if type(event) is ExecFailed:
         text.append(f"  attempt {event.attempt}/{event.max_attempts} failed  ", style="dark_orange")
@@ -159,7 +160,7 @@ _SHOW_DETAIL = {
 
 def event_entry(event: Event, t0: float, stable: bool = False) -> Entry:
     """One line of the all-events log: time since the run started, kind, node, details."""
-    text = Text(no_wrap=True)
+    text = Text(no_wrap=True, overflow="ellipsis")
     if not stable:
         text.append(f"{event.time - t0:9.3f}s ", style="dim")
     text.append(f"{event.kind:<20}", style="cyan")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
@@ -124,6 +125,22 @@ class FlowTree(Tree[TreeItem]):
                 target = next((line for line in self._by_name.get(cursor.name, ()) if _item(line).kind == "node"), None)
         _ = self.last_line  # build the lines now: the cursor goes by line number
         self.move_cursor(target or root, animate=False)
+
+    def render_label(self, node: TreeNode[TreeItem], base_style: Style, style: Style) -> Text:
+        """The line's label, cut with … where the pane ends (a Tree would crop it silently)."""
+        text = super().render_label(node, base_style, style)
+        room = self.scrollable_content_region.width
+        if room <= 0:
+            return text
+        depth = 0
+        parent = node.parent
+        while parent is not None:
+            depth += 1
+            parent = parent.parent
+        room -= depth * self.guide_depth
+        if room > 1 and text.cell_len > room:
+            text.truncate(room, overflow="ellipsis")
+        return text
 
     def wanted_width(self) -> int:
         """Cells the graph needs: its widest line without run details, plus room for them

@@ -237,3 +237,33 @@ async def test_the_breakpoint_list_disables_and_deletes_and_orphans_survive(tmp_
         await pilot.press("escape")
         await pilot.press("r")
         await wait_state(pilot, "done")  # a is disabled: no pause
+
+
+async def test_the_breakpoints_tab_lists_hits_and_turns_them_off_and_deletes():
+    app = app_for(breakpoints=["coupon"], watches=["total"])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        pane = app.query_one("#breakpoint-pane")
+        lines = [str(pane.get_option_at_index(i).prompt) for i in range(pane.option_count)]
+        assert lines == ["● coupon  0 hits", "● watch total  0 hits"]
+        for _ in range(4):  # l cycles the log tabs: Retries → Errors → Events → Breakpoints
+            if app.query_one("#logs").active == "tab-breakpoints":
+                break
+            await pilot.press("l")
+        assert app.query_one("#logs").active == "tab-breakpoints"
+        await pilot.press("r")
+        await wait_state(pilot, "paused")
+        await wait_for(pilot, lambda: "1 hit" in str(pane.get_option_at_index(1).prompt), what="the watch's hit")
+        pane.focus()
+        pane.highlighted = 1
+        await pilot.press("space")  # turn the watch off: the run no longer stops at its writes
+        assert not app.points.watches["total"].enabled
+        assert "disabled" in str(pane.get_option_at_index(1).prompt)
+        pane.highlighted = 0
+        await pilot.press("d")
+        assert "coupon" not in {bp.node for bp in app.points.nodes.values()}
+        assert pane.option_count == 1
+        await pilot.press("c")
+        await wait_state(pilot, "done")
+        tab = app.query_one("#logs").get_tab("tab-breakpoints")
+        assert str(tab.label) == "Breakpoints (1)"

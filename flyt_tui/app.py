@@ -861,14 +861,15 @@ class FlytApp(App[None]):
         self._show_breakpoints()
 
     def action_break_on_errors(self) -> None:
-        """Toggle pausing where a node is about to fail (its traceback shown)."""
+        """Toggle pausing where a node is about to fail or fall back (its traceback shown)."""
         kinds = set(self.points.break_on)
-        if BreakOn.ERROR in kinds:
-            kinds.discard(BreakOn.ERROR)
+        turning_on = BreakOn.ERROR not in kinds
+        if turning_on:
+            kinds |= {BreakOn.ERROR, BreakOn.FALLBACK}
         else:
-            kinds.add(BreakOn.ERROR)
+            kinds -= {BreakOn.ERROR, BreakOn.FALLBACK}
         self.points.set_break_on(kinds)
-        self.notify("break on errors: " + ("on" if BreakOn.ERROR in kinds else "off"), timeout=2)
+        self.notify("break on errors and fallbacks: " + ("on" if turning_on else "off"), timeout=2)
         self.status.set_flags(self._flags())
 
     def action_run_to_cursor(self) -> None:

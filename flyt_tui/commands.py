@@ -24,7 +24,9 @@ def workbench_commands(app: FlytApp) -> Iterator[SystemCommand]:
         app.action_conditional_breakpoint,
     )
     yield SystemCommand("Watch store key", "Pause at every write to the key under the cursor (w)", app.action_watch_key)
-    yield SystemCommand("Break on errors", "Pause where a node is about to fail (e)", app.action_break_on_errors)
+    yield SystemCommand(
+        "Break on errors", "Pause where a node is about to fail or fall back (e)", app.action_break_on_errors
+    )
     yield SystemCommand("Run to cursor", "Run until the selected node's prep (t)", app.action_run_to_cursor)
     yield SystemCommand("Step out", "Run until the enclosing flow finishes (o)", app.action_step_out)
     yield SystemCommand("Breakpoints…", "See, disable and delete breakpoints and watches", app.action_list_breakpoints)

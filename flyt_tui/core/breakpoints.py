@@ -163,6 +163,7 @@ class Breakpoints:
         self._seen: dict[str, Any] = {}  # watched key -> its value as last seen (the "old" value)
         self.armed = False
         self.on_change: Callable[[], None] | None = None  # the current run's gate re-arms itself
+        self.has_fallback: Callable[[str], bool] = lambda name: True  # the session knows the flow
 
     # -- editing (UI thread) --------------------------------------------------------------
     def add(self, breakpoint: NodeBreakpoint | str) -> NodeBreakpoint:
@@ -347,7 +348,7 @@ class Breakpoints:
         words = f"{node_of(record)} attempt {attempt}/{max_attempts} failed"
         if retried and BreakOn.RETRY in self.break_on:
             return Pause(Why.RETRY, record, words, error_text(error, 300))
-        if not retried and BreakOn.FALLBACK in self.break_on:
+        if not retried and BreakOn.FALLBACK in self.break_on and self.has_fallback(node_of(record)):
             return Pause(Why.FALLBACK, record, f"{words}: the fallback comes next", error_text(error, 300))
         if mode is StepMode.PHASE:
             return Pause(Why.STEP, record, words, error_text(error, 300))

@@ -257,6 +257,7 @@ class RunSession:
         self.gate.on_pause = self._paused
         self.gate.context = self._decision_context
         self.gate.watch_backlog(self.events.__len__, BACKLOG_LIMIT)
+        self.gate.points.has_fallback = _fallback_finder(flow)
         ctx, self._cancel = Context.background().with_cancel()
         self.gate.bind_cancellation(ctx.done())
         self.ctx = ctx.with_recorder(self.events.append).with_gate(self.gate)
@@ -453,3 +454,33 @@ class RunSession:
     def drain(self) -> list[Event]:
         """Every event queued so far, oldest first, as Event objects (convenient, slower)."""
         return [materialize(record) for record in self.drain_records()]
+
+
+def _fallback_finder(flow: Node) -> Callable[[str], bool]:
+    """Whether the node called ``name`` has an ``exec_fallback`` the user wrote (the break
+    before a fallback is for those; without one, the failure itself is the pause). Read
+    from the flow's graph once, when first asked; a node not in the graph counts as having one."""
+    from flyt_engine.graph import describe
+
+    from .source import phase_source
+
+    without: set[str] | None = None
+
+    def has_fallback(name: str) -> bool:
+        nonlocal without
+        if without is None:
+            without = set()
+            try:
+                stack = [describe(flow)]
+                while stack:
+                    graph = stack.pop()
+                    for node in graph.nodes:
+                        if node.children is not None:
+                            stack.append(node.children)
+                        if node.node is not None and phase_source(node.node, "exec_fallback") is None:
+                            without.add(node.name)
+            except Exception:  # a graph that cannot be drawn: pause before every fallback
+                without = set()
+        return name not in without
+
+    return has_fallback

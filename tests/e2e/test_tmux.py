@@ -75,6 +75,14 @@ def test_run_the_etl_sample_in_tmux():
         assert "✓ load" in screen
         assert "fallback used" in screen
         assert "Retries (5)" in screen
+        # One error pause: e breaks where notify is about to fail and fall back.
+        _tmux("send-keys", "-t", session, "e")
+        _tmux("send-keys", "-t", session, "r")
+        screen = _wait_screen(session, lambda s: _status_line(s).lstrip().startswith("paused: notify"), 30)
+        assert "the fallback comes next" in _status_line(screen)
+        assert "Traceback" in screen and "ConnectionError" in screen and 'File "etl.py"' in screen
+        _tmux("send-keys", "-t", session, "c")
+        screen = _wait_screen(session, lambda s: _status_line(s).lstrip().startswith("done"), 30)
         _tmux("send-keys", "-t", session, "q")
         deadline = time.monotonic() + 5
         while _tmux("has-session", "-t", session).returncode == 0:

@@ -267,3 +267,27 @@ async def test_the_breakpoints_tab_lists_hits_and_turns_them_off_and_deletes():
         await wait_state(pilot, "done")
         tab = app.query_one("#logs").get_tab("tab-breakpoints")
         assert str(tab.label) == "Breakpoints (1)"
+
+
+async def test_e_also_breaks_before_a_fallback_the_user_wrote(tmp_path):
+    path = tmp_path / "falls_back.py"
+    path.write_text(
+        "from flyt_engine import Flow, Node\n"
+        "class Mail(Node):\n"
+        "    def exec(self, ctx, prep):\n        raise ConnectionError('relay down')\n"
+        "    def exec_fallback(self, prep, error):\n        return 'queued'\n"
+        "mail = Mail(name='mail')\n"
+        "flow = Flow(mail, name='mails')\n"
+    )
+    app = app_for(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("e")
+        await pilot.press("r")
+        await wait_state(pilot, "paused")
+        assert app.status.state_text == "paused: mail attempt 1/1 failed: the fallback comes next"
+        assert "ConnectionError: relay down" in app.inspector.plain
+        await pilot.press("c")
+        await wait_state(pilot, "done")  # the fallback ran: no failure to stop at
+        await pilot.press("e")
+        assert "break on" not in app.status.plain

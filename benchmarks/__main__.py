@@ -20,7 +20,7 @@ from .harness import BARS, Row, describe_machine, log, machine, table, unavailab
 
 # Group module → its rows, in table order.
 GROUPS: dict[str, tuple[str, ...]] = {
-    "engine_rows": ("step", "step_floor", "step_observed", "step_rshift"),
+    "engine_rows": ("step", "step_floor", "step_observed", "step_rshift", "step_breakpoints"),
     "batch_rows": ("batch_io", "batch_io_pool", "batch_seq"),
     "dask_rows": ("batch_dask",),
     "tui_rows": ("tui_start", "tui_start_vs_textual", "tui_reload", "tui_stream", "tui_keypress_p95"),

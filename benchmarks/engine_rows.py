@@ -1,4 +1,4 @@
-"""Rows ``step``, ``step_floor`` and ``step_observed``: the cost of one node step.
+"""Rows ``step``, ``step_floor``, ``step_observed``, ``step_rshift`` and ``step_breakpoints``: one node step.
 
 A self-looping flow whose node reads a counter in prep, increments it in exec, writes it
 in post and returns ``"loop"`` until the limit. Four contenders run interleaved: the
@@ -16,7 +16,7 @@ from flyt_engine import Context, Flow, Node, SharedStore, run
 
 from .harness import Row, clock, interleave, measured, median, unavailable
 
-ROWS = ("step", "step_floor", "step_observed", "step_rshift")
+ROWS = ("step", "step_floor", "step_observed", "step_rshift", "step_breakpoints")
 
 
 # -- the engine, written the natural way ---------------------------------------------------
@@ -68,12 +68,18 @@ def _time_bare(flow: Flow, steps: int) -> float:
     return elapsed
 
 
-def engine_observed(steps: int) -> float:
+def engine_observed(steps: int, *, idle_breakpoints: bool = False) -> float:
     """The flow watched as the workbench watches it: a RunSession on this thread, pumped at
-    30 Hz by another thread exactly as the app's timer does."""
+    30 Hz by another thread exactly as the app's timer does. ``idle_breakpoints``: with a
+    watch on a key never written and a conditional breakpoint on a node that never runs."""
+    from flyt_tui.core.breakpoints import Breakpoints
     from flyt_tui.core.session import RunSession, RunState
 
-    session = RunSession(loop_flow(steps), {})
+    points = Breakpoints()
+    if idle_breakpoints:
+        points.watch("never_written")
+        points.add("never_runs if shared['n'] > 1")
+    session = RunSession(loop_flow(steps), {}, breakpoints=points)
     stop = threading.Event()
     drained = [0]
 
@@ -168,8 +174,10 @@ def run_rows(wanted: set[str], quick: bool) -> list[Row]:
     contenders = {}
     if wanted & {"step", "step_floor"}:
         contenders["engine"] = lambda: engine_bare(steps)
-    if "step_observed" in wanted:
+    if wanted & {"step_observed", "step_breakpoints"}:
         contenders["observed"] = lambda: engine_observed(steps)
+    if "step_breakpoints" in wanted:
+        contenders["breakpoints"] = lambda: engine_observed(steps, idle_breakpoints=True)
     if wanted & {"step", "step_observed"} and not missing_pf:
         contenders["pocketflow"] = lambda: pocketflow_bare(steps)
     if "step_floor" in wanted:
@@ -222,4 +230,20 @@ def run_rows(wanted: set[str], quick: bool) -> list[Row]:
                     pocketflow=us["pocketflow"],
                 )
             )
+    if "step_breakpoints" in wanted:
+        versus = ""
+        if not missing_pf and "pocketflow" in med:
+            versus = (
+                f"; {med['breakpoints'] / med['pocketflow']:.2f}× PocketFlow's bare step (step_observed's bar: ≤1.2×)"
+            )
+        rows.append(
+            measured(
+                "step_breakpoints",
+                med["breakpoints"],
+                med["observed"],
+                f"{note}; a watch on a key never written, a breakpoint 'never_runs if …'{versus}",
+                breakpoints=us["breakpoints"],
+                observed=us["observed"],
+            )
+        )
     return rows

@@ -165,7 +165,7 @@ class _BatchBase(Node):
             )
             emit(record)
             gate = ctx._gate
-            if gate.armed:
+            if gate.armed and (gate.nodes is None or self.name in gate.nodes):
                 gate(record)
 
     # Results ----------------------------------------------------------------------------

@@ -87,9 +87,34 @@ class _NoGate:
 
     __slots__ = ()
     armed = False
+    armed_writes = False
+    nodes = None
+    keys = None
 
     def __call__(self, event: Any) -> None:
         return None
+
+
+class _PlainGate:
+    """A gate with only ``armed``: called at every checkpoint, store writes included."""
+
+    __slots__ = ("_gate",)
+    nodes = None
+    keys = None
+
+    def __init__(self, gate: Any) -> None:
+        self._gate = gate
+
+    @property
+    def armed(self) -> bool:
+        return bool(self._gate.armed)
+
+    @property
+    def armed_writes(self) -> bool:
+        return bool(self._gate.armed)
+
+    def __call__(self, record: Any) -> None:
+        self._gate(record)
 
 
 _LOCK = threading.Lock()
@@ -259,9 +284,17 @@ class Context:
         every event; a gate is how a debugger pauses. Disarmed, it costs one attribute read
         per checkpoint, so a workbench keeps one attached for a whole run. A gate needs an
         observer or recorder on the context too (events are only made for observed runs).
+
+        Two optional attributes narrow where an armed gate is called, so that breakpoints
+        that cannot match cost nothing: ``nodes``, a set of node names (``None``: every
+        node), limits the phase, edge, attempt and failure checkpoints to those nodes;
+        ``armed_writes`` (else ``armed``) says whether store writes call it, and ``keys``
+        (``None``: every key) which keys' writes.
         """
         if not callable(gate) or not hasattr(gate, "armed"):
             raise TypeError("a gate must be callable and have an `armed` attribute")
+        if not all(hasattr(gate, name) for name in ("nodes", "armed_writes", "keys")):
+            gate = _PlainGate(gate)
         child = self._derive()
         child._gate = gate
         return child

@@ -371,7 +371,7 @@ def _retry(
         if emit is not None and not isinstance(error, _ALREADY_DESCRIBED):
             event = (ExecFailed, header, monotonic(), attempt, max_attempts, error, wait)
             emit(event)
-            if gate.armed:
+            if gate.armed and (gate.nodes is None or node.name in gate.nodes):
                 gate(event)
         if signal.error is not None:  # a cancelled run neither retries nor falls back
             raise _fresh(signal.error)
@@ -461,8 +461,8 @@ def store_reporter(run_id: int, root: tuple[str, ...], emit: Callable[[Any], Non
             header = root_header
         record = (StoreChanged, header, monotonic(), key, value, deleted)
         emit(record)
-        if gate.armed:  # once the store's lock is free: a pause there must not hold it
-            store._defer(partial(gate, record))
+        if gate.armed_writes and (gate.keys is None or key in gate.keys):  # after the store's lock is free:
+            store._defer(partial(gate, record))  # a pause there must not hold the lock
 
     return report
 
@@ -509,7 +509,7 @@ def drive_observed(
                 emit((NodeStarted, header, now))
                 event = (PhaseStarted, header, now, "prep")
                 emit(event)
-                if gate.armed:
+                if gate.armed and (gate.nodes is None or header[2] in gate.nodes):
                     gate(event)
                     now = monotonic()
                 if signal.error is not None:
@@ -526,7 +526,7 @@ def drive_observed(
                 phase = "exec"
                 event = (PhaseStarted, header, now, "exec")
                 emit(event)
-                if gate.armed:
+                if gate.armed and (gate.nodes is None or header[2] in gate.nodes):
                     gate(event)
                     now = monotonic()
                 attempts = node.max_retries if node._plain_retries else node.get_max_retries()
@@ -547,7 +547,7 @@ def drive_observed(
                 phase = "post"
                 event = (PhaseStarted, header, now, "post")
                 emit(event)
-                if gate.armed:
+                if gate.armed and (gate.nodes is None or header[2] in gate.nodes):
                     gate(event)
                     now = monotonic()
                 if signal.error is not None:
@@ -567,7 +567,7 @@ def drive_observed(
                     phase = exc.phase
                 failed = (NodeFailed, header, monotonic(), phase, exc)
                 emit(failed)
-                if gate.armed:
+                if gate.armed and (gate.nodes is None or header[2] in gate.nodes):
                     gate(failed)
                 raise
 
@@ -575,7 +575,7 @@ def drive_observed(
             following = successors.get(action) if successors is not None else None
             finished = (NodeFinished, header, now, action, following.name if following is not None else None)
             emit(finished)
-            if gate.armed:
+            if gate.armed and (gate.nodes is None or header[2] in gate.nodes):
                 gate(finished)
             if following is None:
                 return action

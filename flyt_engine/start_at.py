@@ -148,7 +148,7 @@ def _step_from(node: Any, ctx: Context, shared: SharedStore, start: StartAt, bas
     def checkpoint(record: tuple[Any, ...]) -> None:
         if emit is not None:
             emit(record)
-            if gate.armed:
+            if gate.armed and (gate.nodes is None or node.name in gate.nodes):
                 gate(record)
 
     try:

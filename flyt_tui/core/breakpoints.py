@@ -161,7 +161,11 @@ class Breakpoints:
         self.names: set[str] = set()  # nodes with an enabled prep breakpoint (the tree marks them)
         self._last_error: BaseException | None = None
         self._seen: dict[str, Any] = {}  # watched key -> its value as last seen (the "old" value)
-        self.armed = False
+        self.armed = False  # anything can pause a run
+        self.armed_phases = False  # something can pause at a phase, an edge, an attempt or a failure
+        self.only_nodes: frozenset[str] | None = None  # ... and only at these nodes (None: any)
+        self.armed_writes = False  # something can pause at a store write
+        self.only_keys: frozenset[str] = frozenset()  # ... of these keys
         self.on_change: Callable[[], None] | None = None  # the current run's gate re-arms itself
         self.has_fallback: Callable[[str], bool] = lambda name: True  # the session knows the flow
 
@@ -243,9 +247,16 @@ class Breakpoints:
         self.names.update(
             bp.node for bp in self.nodes.values() if bp.enabled and not bp.orphaned and bp.phase == "prep"
         )
-        live = any(bp.enabled and not bp.orphaned for bp in self.nodes.values())
+        live = {bp.node for bp in self.nodes.values() if bp.enabled and not bp.orphaned}
         watched = any(watch.enabled for watch in self.watches.values())
-        self.armed = self.mode is not StepMode.RUN or live or watched or bool(self.break_on)
+        everywhere = self.mode is not StepMode.RUN or bool(self.break_on)
+        self.armed = everywhere or bool(live) or watched
+        # Where the engine calls the gate (``Context.with_gate``): only a breakpoint's nodes
+        # while nothing else can pause; store writes only while a key is watched.
+        self.armed_phases = everywhere or bool(live)
+        self.only_nodes = None if everywhere else frozenset(live)
+        self.armed_writes = watched
+        self.only_keys = frozenset(key for key, watch in self.watches.items() if watch.enabled)
         if self.on_change is not None:
             self.on_change()
 

@@ -127,7 +127,10 @@ class StepGate:
         self.backlog_limit = 0
         self._backlog: Callable[[], int] = lambda: 0
         self._drained = threading.Event()
-        self.armed = False
+        self.armed = False  # the engine's gate protocol (Context.with_gate): armed, nodes, armed_writes
+        self.nodes: frozenset[str] | None = None
+        self.armed_writes = False
+        self.keys: frozenset[str] | None = None
         self.points.on_change = self._rearm
         self._rearm()
 
@@ -140,7 +143,11 @@ class StepGate:
         return frozenset(self.points.names)
 
     def _rearm(self) -> None:
-        self.armed = self.points.armed or self.throttled
+        points = self.points
+        self.armed = points.armed_phases or self.throttled
+        self.nodes = None if self.throttled else points.only_nodes
+        self.armed_writes = points.armed_writes
+        self.keys = points.only_keys
 
     def bind_cancellation(self, done: threading.Event | None) -> None:
         self._cancelled = done

@@ -243,3 +243,23 @@ def test_orphaned_breakpoints_are_kept_and_revive():
     assert "gone" not in points.names and len(points.listing()) == 2
     points.keep_only({"kept", "gone"})
     assert "gone" in points.names
+
+
+def test_the_gate_is_called_only_where_a_breakpoint_could_match():
+    """A watch arms the store writes of its key only; a node breakpoint the checkpoints of
+    its node only; break-on and stepping arm every checkpoint (the step_breakpoints row)."""
+    from flyt_tui.core.breakpoints import BreakOn
+    from flyt_tui.core.session import StepGate
+
+    points = Breakpoints()
+    gate = StepGate(points)
+    assert (gate.armed, gate.armed_writes) == (False, False)
+    points.watch("total")
+    assert (gate.armed, gate.armed_writes, gate.keys) == (False, True, frozenset({"total"}))
+    points.add("coupon if shared['x'] > 1")
+    assert (gate.armed, gate.nodes) == (True, frozenset({"coupon"}))
+    points.set_break_on({BreakOn.ERROR})
+    assert gate.armed and gate.nodes is None
+    points.set_break_on(set())
+    points.go("phase")
+    assert gate.armed and gate.nodes is None

@@ -23,6 +23,7 @@ from ..core.history import BatchRecord, ItemOutcome
 from ..widgets.inspector import Inspector
 
 _NOT_KEPT = object()
+_INPUT_WIDTH = 24  # the table's columns fit its 72 cells: each cell's text is cut with …
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,9 @@ class BatchItems(ModalScreen[None]):
     BatchItems { align: center middle; }
     BatchItems > Vertical { width: 95%; height: 85%; border: round $accent; padding: 0 1; background: $panel; }
     BatchItems Horizontal { height: 1fr; }
-    BatchItems DataTable { width: 2fr; height: 1fr; }
-    BatchItems Inspector { width: 3fr; height: 1fr; overflow-y: scroll; overflow-x: hidden; }
+    BatchItems Label { width: 100%; }
+    BatchItems DataTable { width: 72; height: 1fr; }
+    BatchItems Inspector { width: 1fr; height: 1fr; overflow-y: scroll; overflow-x: hidden; }
     """
     BINDINGS = [Binding("escape", "close", "Close", id="batch_items.close")]
 
@@ -55,7 +57,7 @@ class BatchItems(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         batch = self.view.batch
         with Vertical():
-            title = Text(f"{batch.name}: items", style="bold")
+            title = Text(f"{batch.name}: items", style="bold", no_wrap=True, overflow="ellipsis")
             title.append(f"  {batch.done:,}/{batch.total:,} done · {batch.failed:,} failed", style="dim")
             title.append("  (failed ones and the latest kept · tab: the item's values · esc: close)", style="dim")
             yield Label(title)
@@ -65,11 +67,11 @@ class BatchItems(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column("item", width=7)
-        table.add_column("outcome", width=22)
+        table.add_column("item", width=6)
+        table.add_column("outcome", width=18)
         table.add_column("tries", width=5)
-        table.add_column("took", width=8)
-        table.add_column("input", width=40)
+        table.add_column("took", width=7)
+        table.add_column("input", width=_INPUT_WIDTH)
         batch = self.view.batch
         outcomes = sorted(batch.outcomes.values(), key=lambda outcome: (outcome.ok, outcome.index))
         self._order = [outcome.index for outcome in outcomes]
@@ -87,14 +89,14 @@ class BatchItems(ModalScreen[None]):
         if outcome.ok:
             state = Text("ok", style="green")
         else:
-            state = Text(error_line(user_error(outcome.error), 40), style="red")
+            state = Text(error_line(user_error(outcome.error), 18), style="red")
         tries = _tries(self.view.batch, outcome)
         return (
             Text(f"#{outcome.index}", style="bold"),
             state,
             str(tries),
             format_duration(outcome.duration),
-            safe_repr(self._input(outcome.index), 40),
+            safe_repr(self._input(outcome.index), _INPUT_WIDTH),
         )
 
     def _input(self, index: int) -> Any:

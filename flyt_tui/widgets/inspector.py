@@ -79,6 +79,7 @@ class Inspector(Tree[ValueSlot | None]):
         self._open_paths: set[ValuePath] = set()  # paths the user (or the view) opened
         self._shut_paths: set[ValuePath] = set()  # paths the user closed: never opened by themselves
         self._width = 70
+        self._last: tuple[list[_Line], tuple[Any, ...]] | None = None  # the view, to cut again on resize
 
     def on_mount(self) -> None:
         self._show([_Line(Text(self.plain, style="dim"))], ("initial",))
@@ -206,7 +207,14 @@ class Inspector(Tree[ValueSlot | None]):
         self._signature = None  # called on the renderer's thread: the next view is built afresh
         self.post_message(self.Rendered())
 
+    def on_resize(self) -> None:
+        """Lines are cut to the pane: cut them again at the new width."""
+        if self._last is not None:
+            self._signature = None
+            self._show(*self._last)
+
     def _show(self, lines: list[_Line], subject: tuple[Any, ...]) -> None:
+        self._last = (lines, subject)
         plain = "\n".join(line.text.plain for line in lines)
         signature = (subject, plain, self._width)
         if signature == self._signature:
@@ -226,6 +234,8 @@ class Inspector(Tree[ValueSlot | None]):
     def _line_room(self, depth: int) -> int:
         """Cells a line at ``depth`` has before the scrollbar."""
         width = self.scrollable_content_region.width or max(24, (self._width or 70) - 3)
+        if self.size.width:
+            width = min(width, self.size.width - 1)
         return max(8, width - depth * self.guide_depth)
 
     def _pad(self) -> None:

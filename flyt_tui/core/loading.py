@@ -204,6 +204,7 @@ def _load(path: Path, options: LoadOptions, previous: tuple[tuple[str, ModuleTyp
     store_extra = read_store_file(options.store_file) if options.store_file is not None else {}
     imported = _FreshImport(path, previous)
     module = imported.run()
+    _CONVERTED.clear()
     try:
         _name_nodes(module, imported.user_modules)
         wanted = options.attr or options.flow_name
@@ -409,13 +410,13 @@ def _named_entry(module: ModuleType, path: Path, wanted: str) -> FlowEntry:
             return match
         found = ", ".join(entry.name for entry in entries) or "none"
         raise LoadError(f"{path.name} has no flow named {wanted!r} (flows found: {found})", path=path)
-    value = getattr(module, wanted)
+    value = _flyt_flow(getattr(module, wanted), module, path)
     if isinstance(value, Node):
         return FlowEntry(wanted, value, EntryOrigin.ATTRIBUTE)
     if inspect.isfunction(value) or inspect.ismethod(value):
         if not _takes_no_arguments(value):
             raise LoadError(f"{label} is a function that needs arguments, not a flow", path=path)
-        result = _call_factory(value, path, label)
+        result = _flyt_flow(_call_factory(value, path, label), module, path, wanted)
         if isinstance(result, Node):
             return FlowEntry(wanted, result, EntryOrigin.FACTORY)
         raise LoadError(f"{label} is a function returning {_a(type(result).__name__)}, not a flow", path=path)
@@ -446,23 +447,48 @@ def _public_items(module: ModuleType) -> list[tuple[str, Any]]:
 
 
 def _rule_main_flow(module: ModuleType, path: Path, found: list[FlowEntry]) -> list[FlowEntry]:
-    main = vars(module).get("flow")
+    main = _flyt_flow(vars(module).get("flow"), module, path)
     return [FlowEntry("flow", main, EntryOrigin.FLOW)] if isinstance(main, Node) else []
 
 
 def _rule_flows(module: ModuleType, path: Path, found: list[FlowEntry]) -> list[FlowEntry]:
     entries: list[FlowEntry] = []
     for var, value in _public_items(module):
+        value = _flyt_flow(value, module, path)
         if isinstance(value, (Flow, BatchFlow)) and all(value is not e.flow for e in entries):
             entries.append(FlowEntry(var, value, EntryOrigin.MODULE))
     return entries
+
+
+_CONVERTED: dict[int, tuple[Any, Node]] = {}  # id(PocketFlow flow) -> (it, our flow), per load
+
+
+def _flyt_flow(value: Any, module: ModuleType, path: Path, label: str | None = None) -> Any:
+    """``value``, or for a PocketFlow flow our flow running it (``core/pocketflow_adapter.py``);
+    the same PocketFlow object gives the same flow within one load."""
+    from .pocketflow_adapter import PocketFlowError, convert, is_pocketflow_flow
+
+    if isinstance(value, Node) or not is_pocketflow_flow(value):
+        return value
+    known = _CONVERTED.get(id(value))
+    if known is not None and known[0] is value:
+        return known[1]
+    names = {id(item): var for var, item in _public_items(module) if not isinstance(item, Node)}
+    if label:  # a factory's flow is named after it (create_qa_flow → qa_flow), as ours are
+        names[id(value)] = label.removeprefix("create_").removeprefix("build_") or label
+    try:
+        flow = convert(value, names)
+    except PocketFlowError as exc:
+        raise LoadError(f"{path.name}: {exc}", path=path) from None
+    _CONVERTED[id(value)] = (value, flow)
+    return flow
 
 
 def _rule_factories(module: ModuleType, path: Path, found: list[FlowEntry]) -> list[FlowEntry]:
     entries: list[FlowEntry] = []
     for var, value in _public_items(module):
         if _is_factory(var, value, module):
-            result = _call_factory(value, path, var)
+            result = _flyt_flow(_call_factory(value, path, var), module, path, var)
             if isinstance(result, Node):
                 entries.append(FlowEntry(var, result, EntryOrigin.FACTORY))
     return entries

@@ -41,3 +41,32 @@ def each_driver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setattr(node_module, "_BACKGROUND", ctx)
         monkeypatch.setattr(Context, "background", classmethod(lambda cls: ctx))
     yield kind
+
+
+WIRINGS = ["connect", "rshift"]
+
+
+@pytest.fixture(params=WIRINGS)
+def each_wiring(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Build the flows of a test with ``flow.connect(src, action, dst)`` or, rewired, with
+    PocketFlow's ``src - action >> dst``: every flow rule holds for both spellings.
+    (``dst=None`` ends a flow, which ``>>`` cannot say: it stays a ``connect``.)"""
+    from flyt_engine import Flow, Node
+
+    if request.param == "rshift":
+        original = Flow.connect
+
+        def connect_by_rshift(self: Flow, src: Any, action: Any, dst: Any) -> Flow:
+            if not isinstance(src, Node) or not isinstance(dst, Node) or not isinstance(action, str):
+                return original(self, src, action, dst)  # None ends, and the argument errors
+            if self._transitions.get(id(src), {}).get(action or "default", dst) is not dst:
+                return original(self, src, action, dst)  # rewiring in this flow: its own connect wins
+            if action in ("", "default"):
+                src >> dst
+            else:
+                src - action >> dst
+            self._sources[id(src)] = src  # members() lists connected nodes the start cannot reach
+            return self
+
+        monkeypatch.setattr(Flow, "connect", connect_by_rshift)
+    yield request.param

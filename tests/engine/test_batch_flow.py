@@ -26,6 +26,8 @@ from flyt_engine import (
 )
 from flyt_engine.batch import run_detached_iteration
 
+pytestmark = pytest.mark.usefixtures("each_wiring")
+
 
 @pytest.fixture(scope="module")
 def thread_executor():

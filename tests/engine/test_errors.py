@@ -19,6 +19,8 @@ from flyt_engine import (
 )
 from flyt_engine.graph import describe
 
+pytestmark = pytest.mark.usefixtures("each_wiring")
+
 
 # -- hierarchy ---------------------------------------------------------------------------------------
 def test_hierarchy():

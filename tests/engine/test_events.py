@@ -24,6 +24,8 @@ from flyt_engine.events import (
     StoreChanged,
 )
 
+pytestmark = pytest.mark.usefixtures("each_wiring")
+
 
 def observed(node, shared=None, ctx=None):
     """Run ``node`` with a list observer; return ``(events, action or exception)``."""

@@ -5,7 +5,7 @@ import pytest
 from flyt_engine import DEFAULT_ACTION, Cancelled, Context, Flow, FlytError, Node, NodeError, SharedStore, run
 
 # Every test here runs unobserved, with a recorder, with an observer and with a disarmed gate.
-pytestmark = pytest.mark.usefixtures("each_driver")
+pytestmark = pytest.mark.usefixtures("each_driver", "each_wiring")
 
 
 def step(name: str, action: str | None = None, log: list[str] | None = None) -> Node:
@@ -131,7 +131,9 @@ def test_transitions_are_keyed_by_identity_not_equality():
     assert flow.successors(a2) == {}
 
 
-def test_same_node_in_two_flows_routes_independently():
+def test_same_node_in_two_flows_routes_independently(each_wiring):
+    if each_wiring == "rshift":
+        pytest.skip("a node's own successors (>>) are shared by every flow it is in (API.md): this rule is connect's")
     shared_node = step("shared", "next")
     x, y = step("x"), step("y")
     flow1 = Flow(shared_node).connect(shared_node, "next", x)

@@ -5,6 +5,8 @@ import pytest
 from flyt_engine import DEFAULT_ACTION, BatchFlow, BatchNode, Context, Flow, Node, SharedStore, run
 from flyt_engine.graph import Graph, GraphNode, describe, to_mermaid
 
+pytestmark = pytest.mark.usefixtures("each_wiring")
+
 
 def by_id(graph: Graph) -> dict[int, GraphNode]:
     return {n.id: n for n in graph.nodes}

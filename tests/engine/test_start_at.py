@@ -7,7 +7,7 @@ import pytest
 from flyt_engine import BatchFlow, Context, Flow, FlytError, Node, SharedStore, StartAt, run
 from flyt_engine.events import NodeStarted, PhaseStarted, RunFinished, RunStarted
 
-pytestmark = pytest.mark.usefixtures("each_driver")
+pytestmark = pytest.mark.usefixtures("each_driver", "each_wiring")
 
 
 def step(name: str, log: list[str], action: str | None = None) -> Node:

@@ -757,6 +757,15 @@ class FlytApp(App[None]):
             self._inspected_value = message.row_key.value
             self._show_store_value()
 
+    @on(DescendantFocus, "#store")
+    def _on_store_focus(self) -> None:
+        """Focusing the table shows the value under its cursor (no highlight event comes
+        when the cursor is already on that row)."""
+        key = self.store_table.key_at_cursor()
+        if key is not None:
+            self._inspected_value = key
+            self._show_store_value()
+
     @on(DescendantFocus, "#tree")
     def _on_tree_focus(self) -> None:
         if self._inspected_value is not None:

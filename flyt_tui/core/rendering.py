@@ -82,10 +82,20 @@ class BackgroundRenderer:
         self._submit(job)
         return PENDING
 
-    def lines(self, key: Any, value: Any, width: int, max_lines: int, on_ready: Callable[[], object]) -> list[str]:
+    def lines(
+        self,
+        key: Any,
+        value: Any,
+        width: int,
+        max_lines: int,
+        on_ready: Callable[[], object],
+        *,
+        wait: float | None = None,
+    ) -> list[str]:
         """``pretty_lines(value)`` within ``BUDGET``; past it ``[PENDING]``, and when the
         lines are ready ``on_ready()`` is called: asking again with the same ``key`` then
-        returns them (once)."""
+        returns them (once). ``wait`` replaces the budget (a caller rendering many values
+        shares one budget among them)."""
         if _cheap_lines(value):
             return pretty_lines(value, width=width, max_lines=max_lines)
         slot = (key, width, max_lines)
@@ -110,7 +120,7 @@ class BackgroundRenderer:
                     on_ready()
 
         self._submit(job)
-        finished.wait(self.BUDGET)
+        finished.wait(self.BUDGET if wait is None else max(0.0, wait))
         with self._lock:
             state["waiting"] = False
             if "lines" in state:

@@ -13,6 +13,7 @@ widget's size, so following the tree cursor or a running node never reflows the 
 from __future__ import annotations
 
 import textwrap
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ class Inspector(Tree[ValueSlot | None]):
         self._open_paths: set[ValuePath] = set()  # paths the user (or the view) opened
         self._shut_paths: set[ValuePath] = set()  # paths the user closed: never opened by themselves
         self._width = 70
+        self._budget_until = 0.0  # the time the current view may wait for slow reprs until
         self._last: tuple[list[_Line], tuple[Any, ...]] | None = None  # the view, to cut again on resize
 
     def on_mount(self) -> None:
@@ -90,6 +92,7 @@ class Inspector(Tree[ValueSlot | None]):
     ) -> None:
         """A message in full (wrapped, the last ``_ERROR_LINES`` lines of a long one), such as a
         load error with its traceback; ``values`` follow as lines that open."""
+        self._new_budget()
         width = self._usable_width(2)
         lines = [_Line(Text(title, style=style))]
         body_lines = body.splitlines()
@@ -105,6 +108,7 @@ class Inspector(Tree[ValueSlot | None]):
 
     def show_value(self, key: str, value: Any, writer: str | None, *, width: int = 70) -> None:
         """A store value: the store row under the table's cursor."""
+        self._new_budget()
         self._width = width
         header = Text(no_wrap=True, overflow="ellipsis")
         header.append(key, style="bold")
@@ -126,6 +130,7 @@ class Inspector(Tree[ValueSlot | None]):
     ) -> None:
         """``name``'s latest execution; ``paused`` says where the run stands (``paused before exec``);
         ``sources``, where its phases are written (ctrl+e opens them)."""
+        self._new_budget()
         self._width = width
         room = self._usable_width(10)
         header = Text()
@@ -200,8 +205,11 @@ class Inspector(Tree[ValueSlot | None]):
 
     def _summary(self, slot: Any, value: Any, width: int) -> str:
         """One line for ``value``: its repr when it fits, else its type and size; rendered
-        off the UI thread when slow (``core/rendering.py``)."""
-        return RENDERER.lines(slot, value, width, 1, self._rendered)[0]
+        off the UI thread when slow (``core/rendering.py``). The lines of one view share
+        one budget: 200 parts with slow reprs cost the UI thread that budget, not 200 of it."""
+        budget = self._budget_until - time.monotonic()
+        text = RENDERER.lines(slot, value, width, 1, self._rendered, wait=budget)[0]
+        return text
 
     def _rendered(self) -> None:
         self._signature = None  # called on the renderer's thread: the next view is built afresh
@@ -212,6 +220,10 @@ class Inspector(Tree[ValueSlot | None]):
         if self._last is not None:
             self._signature = None
             self._show(*self._last)
+
+    def _new_budget(self) -> None:
+        """A new view (or a part opened): slow reprs may hold the UI thread one budget in all."""
+        self._budget_until = time.monotonic() + RENDERER.BUDGET
 
     def _show(self, lines: list[_Line], subject: tuple[Any, ...]) -> None:
         self._last = (lines, subject)
@@ -312,6 +324,7 @@ class Inspector(Tree[ValueSlot | None]):
         self._remember(self._open_paths, slot.path)
         self._shut_paths.discard(slot.path)
         if not slot.filled:
+            self._new_budget()
             self._fill(message.node)
         self.plain = self._plain_of(self.root)
 

@@ -63,3 +63,56 @@ async def test_a_huge_initial_store_is_shown_in_part_and_runs(tmp_path):
         await pilot.pause()
         assert app.store_table.value_text("k0") == "'changed'"
         assert len(app.session.store) == 300_000
+
+
+MANY_SLOW = """
+import sys
+sys.path.insert(0, {root!r})
+from flyt_engine import Flow, Node
+from tests.hostile import SlowRepr
+SHARED = {{"many": [SlowRepr(0.1) for _ in range(60)]}}
+flow = Flow(Node(name="noop"), name="many_slow")
+"""
+
+
+async def test_opening_many_slow_values_waits_one_budget_not_one_each(tmp_path, monkeypatch):
+    """Opening a list of 60 slow reprs used to hold the UI thread 60 budgets (3 s)."""
+    from pathlib import Path
+
+    from flyt_tui.core import rendering
+    from flyt_tui.widgets import inspector as inspector_module
+
+    renderer = rendering.BackgroundRenderer()  # its own: the slow jobs clog no other test
+    monkeypatch.setattr(inspector_module, "RENDERER", renderer)
+    waited: list[float] = []
+    original = renderer.lines
+
+    def counting(*args, wait=None, **kwargs):
+        waited.append(renderer.BUDGET if wait is None else max(0.0, wait))
+        return original(*args, wait=wait, **kwargs)
+
+    monkeypatch.setattr(renderer, "lines", counting)
+    root = str(Path(__file__).resolve().parents[2])
+    path = tmp_path / "many.py"
+    path.write_text(MANY_SLOW.format(root=root))
+    app = FlytApp(path, watch=False, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        app.store_table.focus()
+        await pilot.pause()
+        app.store_table.move_cursor(row=app.store_table.store_keys().index("many"))
+        await wait_for(pilot, lambda: app.inspector.plain.startswith("many  list"))
+        inspector = app.inspector
+        number = next(
+            n
+            for n in range(inspector.last_line + 1)
+            if (node := inspector.get_node_at_line(n)) is not None and node.label.plain.lstrip().startswith("value")
+        )
+        waited.clear()
+        inspector.focus()
+        inspector.cursor_line = number
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "[59]" in inspector.plain, what="the sixty parts")
+        assert len(waited) >= 60
+        assert sum(waited[:60]) <= renderer.BUDGET * 1.5  # the sixty parts share one budget
+        assert PENDING in inspector.plain  # the parts not rendered yet say so

@@ -3,6 +3,7 @@
 The public API of ``shared/API.md``; see the README for a tour.
 """
 
+from .aio import arun
 from .batch import BatchConfig, BatchFlow, BatchNode, FlowInputs
 from .context import Context
 from .errors import BatchError, BindError, Cancelled, DeadlineExceeded, FlytError, NodeError, WorkerLost
@@ -35,6 +36,7 @@ __all__ = [
     "StartAt",
     "WorkerLost",
     "WorkerPool",
+    "arun",
     "run",
     "to_slice",
 ]

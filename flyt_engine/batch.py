@@ -19,8 +19,8 @@ from .context import Context
 from .errors import BatchError, FlytError, error_text
 from .events import ExecFailed, FallbackUsed
 from .flow import Flow
-from .node import _NO_TRANSITIONS, Node, drive, drive_observed
-from .phases import check_phase
+from .node import _NO_TRANSITIONS, Node, drive, drive_observed, needs_loop
+from .phases import async_phases, check_phase, is_async
 from .pool import to_slice
 from .store import SharedStore
 
@@ -104,6 +104,17 @@ class _BatchBase(Node):
             items = BatchItems(to_slice(prep_result))
             prep_result = items
         return BatchRun(self, ctx, prep_result).execute()
+
+    exec._engine_exec = True  # type: ignore[attr-defined]  # aio.py: orchestrated by _aexec
+
+    async def _aexec(self, ctx: Context, prep_result: Any) -> Any:
+        """``exec`` in a run on an event loop (async_batch.py): items with async phases run
+        as tasks on the loop; plain ones as ``exec`` runs them."""
+        from .async_batch import run_batch_async
+
+        if not isinstance(prep_result, BatchItems):
+            prep_result = BatchItems(to_slice(prep_result))
+        return await run_batch_async(self, ctx, prep_result)
 
     # Per item ---------------------------------------------------------------------------
     def _item_function(self) -> Callable[[Context, Any], Any] | None:
@@ -219,6 +230,16 @@ class _BatchBase(Node):
 def _results_first(user_post: Callable[..., Any]) -> Callable[..., Any]:
     """A subclass's ``post``, preceded by writing the results and raising ``BatchError``
     when items failed (API.md: whatever ``post`` the subclass defines)."""
+    if is_async(user_post):
+
+        @functools.wraps(user_post)
+        async def apost(self: _BatchBase, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> Any:
+            exec_result = self._settle_results(shared, prep_result, exec_result)
+            items = prep_result if isinstance(prep_result, list) else to_slice(prep_result)
+            return await user_post(self, ctx, shared, items, exec_result)
+
+        apost._writes_results = True  # type: ignore[attr-defined]
+        return apost
 
     @functools.wraps(user_post)
     def post(self: _BatchBase, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> Any:
@@ -267,7 +288,7 @@ class BatchNode(_BatchBase):
             self.process = process  # type: ignore[method-assign,assignment]
         elif type(self).process is BatchNode.process:
             raise TypeError("BatchNode needs a process function (or a subclass overriding process)")
-        unknown = set(node_kwargs) - {"fallback", "max_retries", "wait", "name", "post"}
+        unknown = set(node_kwargs) - {"fallback", "max_retries", "wait", "name", "post", "offload"}
         if unknown:
             raise TypeError(f"BatchNode got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
         after = node_kwargs.pop("post", None)
@@ -279,6 +300,14 @@ class BatchNode(_BatchBase):
         if node_kwargs.get("name") is None and process is not None and type(self) is BatchNode:
             self.name = getattr(process, "__name__", None) or "BatchNode"
             self._auto_name = True  # named after its function: the workbench may rename it
+        self._async = async_phases(self, self._phases)
+        if after is not None and is_async(after):  # post awaits the post= function
+            self._async = self._async | {"post"}
+        if "process" in self._async and (executor is not None or (config is not None and config.executor)):
+            raise TypeError(
+                f"batch node {self.name!r}: process is an async def, which an executor (Dask, a pool) cannot run; "
+                "drop the executor (async items run as tasks on the loop) or write process as a plain def"
+            )
         self._configure(
             concurrent,
             config,
@@ -335,6 +364,7 @@ class BatchFlow(_BatchBase):
 
     _default_results_key = "batch_results"
     _default_count_key = "batch_count"
+    _phases = (*Node._phases, "batch_func")
 
     def __init__(
         self,
@@ -353,15 +383,19 @@ class BatchFlow(_BatchBase):
         max_retries: int | None = None,
         wait: float | None = None,
         fallback: Callable[..., Any] | None = None,
+        offload: bool | None = None,
     ) -> None:
         if not callable(flow_factory):
             raise TypeError(f"BatchFlow flow_factory must be callable, not {type(flow_factory).__name__}")
         if not callable(batch_func):
             raise TypeError(f"BatchFlow batch_func must be callable, not {type(batch_func).__name__}")
         check_phase(f"batch flow {name or type(self).__name__!r}", "batch_func", batch_func, method=False)
-        super().__init__(name=name, max_retries=max_retries, wait=wait, fallback=fallback)
+        super().__init__(name=name, max_retries=max_retries, wait=wait, fallback=fallback, offload=offload)
         self.flow_factory = flow_factory
         self.batch_func = batch_func
+        self._async = async_phases(self, self._phases)
+        if "batch_func" in self._async:  # prep awaits it
+            self._async = self._async | {"prep"}
         self._configure(
             concurrent,
             config,
@@ -374,8 +408,17 @@ class BatchFlow(_BatchBase):
         )
 
     def prep(self, ctx: Context, shared: SharedStore) -> Any:
-        """The inputs of every iteration: ``batch_func(ctx, shared)``, checked."""
+        """The inputs of every iteration: ``batch_func(ctx, shared)``, checked (awaited
+        when it is an ``async def``)."""
         inputs = self.batch_func(ctx, shared)
+        if "batch_func" in self._async:
+            return self._inputs_awaited(inputs, shared)
+        return self._checked_inputs(inputs, shared)
+
+    async def _inputs_awaited(self, inputs: Any, shared: SharedStore) -> BatchItems:
+        return self._checked_inputs(await inputs, shared)
+
+    def _checked_inputs(self, inputs: Any, shared: SharedStore) -> BatchItems:
         if inputs is None:
             inputs = []
         if isinstance(inputs, Mapping) or not isinstance(inputs, (list, tuple)):
@@ -404,6 +447,11 @@ class BatchFlow(_BatchBase):
             store._watchers = parent._watchers  # an observed run sees the iteration's writes too
         _run_iteration(flow, ctx, store, index)
         return store.get_all()
+
+    async def _acall_item(self, ctx: Context, items: BatchItems, index: int) -> Any:
+        from .async_batch import acall_iteration
+
+        return await acall_iteration(self, ctx, items, index)
 
     def _remote_call(
         self, ctx: Context, items: BatchItems, index: int, local: bool
@@ -434,6 +482,11 @@ def _make_flow(flow_factory: Callable[[], Node], batch_name: str, index: int | N
 def _run_iteration(flow: Node, ctx: Context, store: SharedStore, index: int) -> str:
     """Run one iteration's flow and return its action; observed, its nodes sit under
     (..., batch, "#i", node)."""
+    if flow._async or (flow._composite and needs_loop(flow)):  # async phases: a loop of its own
+        from .aio import run_on_loop_with
+        from .async_batch import arun_iteration
+
+        return run_on_loop_with(flow, arun_iteration(flow, ctx, store, index))
     if ctx._emit is None:
         return drive(flow, ctx, store, _NO_TRANSITIONS)
     iteration = ctx._derive()

@@ -123,7 +123,6 @@ class BatchRun:
         return [range(start, min(start + size, self.total)) for start in range(0, self.total, size)]
 
     def execute(self) -> BatchResults:
-        owner = self.owner
         ctx = self.ctx
         if self.emit is not None:
             self.emit((BatchStarted, self.header, monotonic(), self.total))
@@ -141,6 +140,13 @@ class BatchRun:
             if ctx._signal.error is None and exc is not self.halted:  # pragma: no cover
                 raise
             cancelled = exc
+        return self.conclude(cancelled)
+
+    def conclude(self, cancelled: Cancelled | None) -> BatchResults:
+        """After the items ran (or stopped): mark the unfinished, report, return the results;
+        cancelled, write what finished and raise."""
+        owner = self.owner
+        ctx = self.ctx
         if cancelled is None and ctx._signal.error is not None:
             cancelled = _fresh(ctx._signal.error)
         if cancelled is None and self.halted is not None:

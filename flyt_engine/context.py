@@ -23,7 +23,7 @@ Observer = Callable[[Any], None]
 class _Signal:
     """Cancellation state shared by a context and the children derived for values."""
 
-    __slots__ = ("__weakref__", "_children", "_event", "_parent", "_timed", "error")
+    __slots__ = ("__weakref__", "_callbacks", "_children", "_event", "_parent", "_timed", "error")
 
     def __init__(self, parent: _Signal | None) -> None:
         self.error: Cancelled | None = None
@@ -31,6 +31,7 @@ class _Signal:
         self._children: set[_Signal] = set()
         self._parent = parent
         self._timed = False  # a deadline for it waits in the one timer (deadlines.py)
+        self._callbacks: list[Callable[[], None]] | None = None  # async runs: cancel their tasks
         if parent is not None:
             with _LOCK:
                 if parent.error is None:
@@ -48,11 +49,35 @@ class _Signal:
             if self._parent is not None:
                 self._parent._children.discard(self)
             timed, self._timed = self._timed, False
+            callbacks, self._callbacks = self._callbacks, None
         if timed and not isinstance(error, DeadlineExceeded):
             TIMER.discarded()
         self._event.set()
+        for callback in callbacks or ():
+            callback()
         for child in children:
             child.cancel(error)
+
+    def on_cancel(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` (on the cancelling thread) when cancelled, at once if it is
+        already; returns the function that forgets it."""
+        with _LOCK:
+            if self.error is None:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(callback)
+                done = False
+            else:
+                done = True
+        if done:
+            callback()
+
+        def forget() -> None:
+            with _LOCK:
+                if self._callbacks is not None and callback in self._callbacks:
+                    self._callbacks.remove(callback)
+
+        return forget
 
     def wait(self, seconds: float) -> bool:
         if seconds <= _MAX_WAIT:
@@ -222,6 +247,46 @@ class Context:
         self.check()
         if seconds > 0 and self._signal.wait(seconds):
             raise _fresh(self._signal.error)
+
+    async def asleep(self, seconds: float) -> None:
+        """``sleep`` for coroutines: awaits ``seconds`` without blocking the loop, and ends
+        at once with ``Cancelled`` when the context is cancelled meanwhile."""
+        import asyncio
+
+        self.check()
+        if not seconds > 0:
+            return
+        signal = self._signal
+        loop = asyncio.get_running_loop()
+        woken = loop.create_future()
+
+        def wake() -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        def wake_threadsafe() -> None:
+            try:
+                loop.call_soon_threadsafe(wake)
+            except RuntimeError:  # the loop is closed: nobody is waiting any more
+                pass
+
+        forget = signal.on_cancel(wake_threadsafe) if isinstance(signal, _Signal) else None
+        timer = loop.call_later(min(seconds, _MAX_WAIT), wake) if seconds < math.inf else None
+        try:
+            await woken
+        except asyncio.CancelledError:
+            if signal.error is not None:
+                raise _fresh(signal.error) from None
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if forget is not None:
+                forget()
+        if signal.error is not None:
+            raise _fresh(signal.error)
+        if seconds > _MAX_WAIT and seconds < math.inf:  # beyond one timer: the rest
+            await self.asleep(seconds - _MAX_WAIT)
 
     def done(self) -> threading.Event | None:
         """An ``Event`` set on cancellation (``None`` for a context that cannot be cancelled)."""

@@ -52,6 +52,7 @@ class Flow(Node):
             raise TypeError(f"Flow start must be a Node, not {type(node).__name__}")
         self._start = node
         self._routes = None
+        _node_module._successors_changed()  # enclosing flows ask again whether they hold async nodes
 
     def connect(self, src: Node, action: str, dst: Node | None) -> Flow:
         """Route ``action`` returned by ``src`` to ``dst`` (``None`` ends the flow). Chainable.
@@ -66,6 +67,7 @@ class Flow(Node):
             raise TypeError(f"connect: action must be a str, not {type(action).__name__}")
         self._sources[id(src)] = src
         self._routes = None
+        _node_module._successors_changed()
         self._transitions.setdefault(id(src), {})[action or DEFAULT_ACTION] = dst
         return self
 
@@ -103,6 +105,20 @@ class Flow(Node):
             visit(source)
         return order
 
+    _async_known: tuple[int, bool] | None = None  # (successor version, has async nodes)
+
+    def _has_async(self) -> bool:
+        """Whether a node of this flow, or of a flow in it, has ``async def`` phases (then
+        ``run`` runs the flow on an event loop). Asked once per graph change."""
+        version = _node_module.successor_version[0]
+        known = self._async_known
+        if known is not None and known[0] == version:
+            return known[1]
+        self._async_known = (version, False)  # a flow that contains itself: no loop forever
+        answer = any(_node_module.needs_loop(member) for member in self.members() if member is not self)
+        self._async_known = (version, answer)
+        return answer
+
     def nodes(self) -> list[Node]:
         """Every node reachable from ``start`` in this flow (not descending into sub-flows)."""
         seen: dict[int, Node] = {}
@@ -124,6 +140,8 @@ class Flow(Node):
     def exec(self, ctx: Context, prep_result: Any) -> Any:
         """Orchestrate the flow on the store ``prep`` returned; return the last action."""
         return self._orchestrate(ctx, prep_result)
+
+    exec._engine_exec = True  # type: ignore[attr-defined]  # aio.py: orchestrated by _aexec
 
     def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> str | None:
         """The action of the last node that ran routes the enclosing flow."""
@@ -168,3 +186,17 @@ class Flow(Node):
         if ctx._emit is None:
             return drive(start, ctx, shared, routes[0], routes[1])
         return drive_observed(start, ctx, shared, routes[2], ctx._path)
+
+    async def _aexec(self, ctx: Context, shared: SharedStore) -> str:
+        """``exec`` in a run on an event loop: the same orchestration, awaited (aio.py)."""
+        from .aio import adrive, adrive_observed
+
+        start = self.start
+        if start is None:
+            raise FlytError(f"flow {self.name!r} has no start node")
+        routes = self._routes
+        if routes is None or routes[3] != _node_module.successor_version[0]:
+            routes = self._route_table()
+        if ctx._emit is None:
+            return await adrive(start, ctx, shared, routes[0], routes[1])
+        return await adrive_observed(start, ctx, shared, routes[2], ctx._path)

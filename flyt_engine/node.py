@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from functools import partial
 from time import monotonic
+from types import CoroutineType
 from typing import Any, Protocol, runtime_checkable
 
 from .attempts import Next, after_failure, stops_run
@@ -29,7 +31,7 @@ from .events import (
     RunStarted,
     StoreChanged,
 )
-from .phases import check_class, check_phase
+from .phases import async_phases, awaitable_returned, check_class, check_phase
 from .store import SharedStore
 
 DEFAULT_ACTION = "default"
@@ -38,6 +40,7 @@ DEFAULT_ACTION = "default"
 _PASS_THROUGH = (Cancelled, NodeError, BatchError)
 _ALREADY_DESCRIBED = (NodeError, BatchError)
 _BACKGROUND = Context.background()
+_COROUTINE = CoroutineType
 
 
 class _DefaultName:
@@ -71,6 +74,11 @@ class Node:
 
     # The phases a class may define, checked when it is defined (see phases.py).
     _phases: tuple[str, ...] = ("prep", "exec", "post", "exec_fallback")
+    # The phases that are ``async def``, found when the class is defined or the node built:
+    # a run with any of them runs on an event loop (aio.py).
+    _async: frozenset[str] = frozenset()
+    # Run the node's plain ``def`` phases in a worker thread when the run is on a loop.
+    offload: bool = False
     # The node's own successors, set with ``>>`` (None until the first one).
     _successors: dict[str, Node | None] | None = None
 
@@ -78,6 +86,7 @@ class Node:
         super().__init_subclass__(**kwargs)
         cls._plain_retries = cls.get_max_retries is Node.get_max_retries
         check_class(cls, cls._phases)
+        cls._async = async_phases(cls, cls._phases)
 
     def __init__(
         self,
@@ -89,6 +98,7 @@ class Node:
         max_retries: int | None = None,
         wait: float | None = None,
         name: str | None = None,
+        offload: bool | None = None,
     ) -> None:
         for label, fn in (("prep", prep), ("exec", exec), ("post", post), ("fallback", fallback)):
             if fn is not None:
@@ -107,6 +117,10 @@ class Node:
             self.post = post  # type: ignore[method-assign]
         if fallback is not None:
             self.exec_fallback = fallback  # type: ignore[method-assign]
+        if prep is not None or exec is not None or post is not None or fallback is not None:
+            self._async = async_phases(self, self._phases)
+        if offload is not None:
+            self.offload = bool(offload)
         if max_retries is not None:
             if not isinstance(max_retries, int) or isinstance(max_retries, bool):
                 raise TypeError(f"max_retries must be an int, not {type(max_retries).__name__}")
@@ -276,6 +290,10 @@ def run(node: Node, shared: SharedStore | None = None, *, ctx: Context | None = 
         ctx = _BACKGROUND
     elif not isinstance(ctx, Context):
         raise TypeError(f"ctx must be a Context, not {type(ctx).__name__}")
+    if node._async or (node._composite and needs_loop(node)):  # async phases: on an event loop
+        from .aio import run_on_loop
+
+        return run_on_loop(node, shared, ctx, start_at)
     if start_at is not None:  # part-way (start_at.py); the drivers below stay as they are
         from .start_at import as_start, run_from
 
@@ -340,11 +358,22 @@ def drive(
         node = following
 
 
+def needs_loop(node: Node) -> bool:
+    """Whether running ``node`` needs an event loop: it, or a node of its graph, has an
+    ``async def`` phase (flows cache the answer; see ``Flow._has_async``)."""
+    if node._async:
+        return True
+    has_async = getattr(node, "_has_async", None)
+    return bool(has_async()) if has_async is not None else False
+
+
 def _check_action(node: Node, action: Any, attempts: int) -> str:
     if action is None or action == "":
         return DEFAULT_ACTION
     if isinstance(action, str):
         return str(action)
+    if hasattr(action, "__await__"):
+        raise awaitable_returned(f"node {node.name!r}", "post", action)
     error = TypeError(f"post must return an action string or None, not {type(action).__name__} {action!r:.60}")
     raise NodeError(node, "post", attempts, error) from error
 
@@ -357,6 +386,8 @@ def _retry(
     Returns ``(exec_result, attempts)``; raises ``Cancelled`` or ``NodeError(phase="exec")``.
     """
     signal = ctx._signal
+    if prep_result.__class__ is _COROUTINE:  # a plain prep returned a coroutine: exec failed on it
+        raise awaitable_returned(f"node {node.name!r}", "prep", prep_result) from error
     if node._per_item_retries and not stops_run(error, signal):  # a batch's own failure is final
         if isinstance(error, _ALREADY_DESCRIBED):
             raise error
@@ -408,9 +439,14 @@ class _WriterCell:
 
 
 _threads = threading.local()
+# Per task, in async runs: the cell of the task's node (tasks share a thread, not a node).
+TASK_CELL: ContextVar[_WriterCell | None] = ContextVar("flyt_writer_cell", default=None)
 
 
 def _writer_cell() -> _WriterCell:
+    task_cell = TASK_CELL.get()
+    if task_cell is not None:
+        return task_cell
     try:
         return _threads.cell
     except AttributeError:
@@ -453,10 +489,14 @@ def store_reporter(run_id: int, root: tuple[str, ...], emit: Callable[[Any], Non
     root_header = (run_id, root, root[-1] if root else "", 0)
 
     def report(store: SharedStore, key: str, value: Any, deleted: bool) -> None:
-        try:
-            header = _threads.cell.header
-        except AttributeError:
-            header = None
+        cell = TASK_CELL.get()
+        if cell is not None:
+            header = cell.header
+        else:
+            try:
+                header = _threads.cell.header
+            except AttributeError:
+                header = None
         if header is None or header[0] != run_id:
             header = root_header
         record = (StoreChanged, header, monotonic(), key, value, deleted)
@@ -520,6 +560,8 @@ def drive_observed(
                     raise
                 except Exception as exc:
                     raise NodeError(node, "prep", 0, exc) from exc
+                if prep_result.__class__ is _COROUTINE:
+                    raise awaitable_returned(f"node {node.name!r}", "prep", prep_result)
                 started, now = now, monotonic()
                 emit((PhaseFinished, header, now, "prep", prep_result, now - started))
 
@@ -541,6 +583,8 @@ def drive_observed(
                 else:
                     exec_result = None
                     attempts = 0
+                if exec_result.__class__ is _COROUTINE:
+                    raise awaitable_returned(f"node {node.name!r}", "exec", exec_result)
                 started, now = now, monotonic()
                 emit((PhaseFinished, header, now, "exec", exec_result, now - started))
 

@@ -3,7 +3,8 @@
 A phase written the PocketFlow way (``def prep(self, shared)``, without ``ctx``) would
 otherwise fail in the middle of a run with "takes 2 positional arguments but 3 were
 given". Checking at definition names the node, the phase and the parameters expected.
-``async def`` phases are refused the same way, until the engine runs them.
+Whether a phase is ``async def`` is found out here too, once (``async_phases``): the
+drivers then await those phases and call the others, with no test per step.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
 }
 
 
-def _is_async(fn: Any) -> bool:
+def is_async(fn: Any) -> bool:
     """``async def`` functions, including ``functools.partial`` and callable objects."""
     while isinstance(fn, functools.partial):
         fn = fn.func
@@ -36,13 +37,9 @@ def _is_async(fn: Any) -> bool:
 
 def check_phase(owner: str, phase: str, fn: Callable[..., Any], *, method: bool) -> None:
     """Raise ``TypeError`` naming ``owner`` and ``phase`` unless ``fn`` can be called with the
-    phase's arguments (plus ``self`` when ``method``) and is not ``async def``."""
+    phase's arguments (plus ``self`` when ``method``); ``async def`` or plain."""
     expected = EXPECTED[phase]
     spelled = f"({'self, ' if method else ''}{', '.join(expected)})"
-    if _is_async(fn):
-        raise TypeError(
-            f"{owner}: {phase} is an async def; async phases are not supported yet; write a plain def {phase}{spelled}"
-        )
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):  # builtins and C callables: nothing to read
@@ -73,3 +70,25 @@ def check_class(cls: type, phases: tuple[str, ...]) -> None:
             continue  # bound to the class: unusual for a phase; leave it to the run
         elif callable(fn):
             check_phase(f"node class {cls.__name__}", phase, fn, method=True)
+
+
+def async_phases(node: Any, phases: tuple[str, ...]) -> frozenset[str]:
+    """The phases of ``node`` (a node or a node class) that are ``async def``."""
+    return frozenset(phase for phase in phases if is_async(getattr(node, phase, None)))
+
+
+class AwaitableReturned(TypeError):
+    """A plain ``def`` phase returned an awaitable: a ``TypeError`` the drivers pass on as
+    it is (it is not a failed attempt to retry)."""
+
+
+def awaitable_returned(owner: str, phase: str, value: Any) -> AwaitableReturned:
+    """The error for a plain ``def`` phase that returned an awaitable (it would never be
+    awaited); a coroutine is closed so that Python does not warn about it as well."""
+    close = getattr(value, "close", None)
+    if inspect.iscoroutine(value) and callable(close):
+        close()
+    return AwaitableReturned(
+        f"{owner}: {phase} is a plain def but returned {type(value).__name__}, an awaitable; "
+        f"write it as async def {phase}(...) so the engine awaits it"
+    )

@@ -70,3 +70,63 @@ def each_wiring(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
 
         monkeypatch.setattr(Flow, "connect", connect_by_rshift)
     yield request.param
+
+
+STYLES = ["sync", "async"]
+_USER_PHASES = ("prep", "exec", "post", "exec_fallback", "process", "batch_func")
+
+
+def _as_coroutine_function(fn: Any) -> Any:
+    async def phase(*args: Any) -> Any:
+        return fn(*args)
+
+    phase.__wrapped__ = fn  # type: ignore[attr-defined]
+    return phase
+
+
+def asyncify(node: Any) -> None:
+    """Make every plain phase the user wrote for ``node`` an ``async def`` doing the same."""
+    from flyt_engine.phases import async_phases, is_async
+
+    config = getattr(node, "config", None)
+    if config is not None and config.executor is not None:
+        return  # an executor runs plain functions: async process there is refused (test_async.py)
+    for phase in _USER_PHASES:
+        fn = getattr(node, phase, None)
+        if fn is None or is_async(fn):
+            continue
+        owner = getattr(fn, "__func__", fn)
+        if getattr(owner, "__module__", "").startswith("flyt_engine"):
+            continue  # the engine's own phase (a flow's, a batch's, the defaults)
+        if getattr(owner, "_writes_results", False):
+            continue  # a batch subclass's post, already wrapped by the engine
+        setattr(node, phase, _as_coroutine_function(fn))
+    found = async_phases(node, tuple(p for p in _USER_PHASES if hasattr(node, p)))
+    if "batch_func" in found:
+        found |= {"prep"}
+    node._async = frozenset(found)
+
+
+@pytest.fixture(params=STYLES)
+def each_style(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Run a test's nodes as written, or with every phase the test wrote turned into an
+    ``async def`` (the run then goes through the async drivers): every rule of API.md
+    holds for async phases as for sync ones."""
+    if request.param == "async":
+        from flyt_engine import BatchFlow, BatchNode, Node
+        from flyt_engine.batch import _BatchBase
+
+        def patched(cls: type, batch: bool) -> None:
+            original = cls.__init__  # type: ignore[misc]
+
+            def init(self: Any, *args: Any, **kwargs: Any) -> None:
+                original(self, *args, **kwargs)
+                if batch or not isinstance(self, _BatchBase):  # a batch: once it is configured
+                    asyncify(self)
+
+            monkeypatch.setattr(cls, "__init__", init)
+
+        patched(Node, batch=False)
+        patched(BatchNode, batch=True)
+        patched(BatchFlow, batch=True)
+    yield request.param

@@ -9,6 +9,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from async_style import BLOCKING, skip_when_async
 
 from flyt_engine import (
     BatchConfig,
@@ -26,7 +27,7 @@ from flyt_engine import (
 )
 from flyt_engine.batch import run_detached_iteration
 
-pytestmark = pytest.mark.usefixtures("each_wiring")
+pytestmark = pytest.mark.usefixtures("each_wiring", "each_style")
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +158,8 @@ def test_the_child_store_is_a_shallow_copy_of_the_parent():
     assert shared_list == [1, 2]  # shallow: the same list object, as Go's map copy
 
 
-def test_siblings_run_on_separate_stores_at_the_same_time():
+def test_siblings_run_on_separate_stores_at_the_same_time(each_style):
+    skip_when_async(each_style, BLOCKING)
     barrier = threading.Barrier(3, timeout=5)
 
     def factory():
@@ -356,8 +358,10 @@ def test_fallback_per_iteration_gets_the_inputs():
     assert parent.get("batch_results")[1] == {"n": 1, "fallback": "NodeError"}
 
 
-def test_cancellation_stops_new_iterations_and_writes_finished_ones(how):
+def test_cancellation_stops_new_iterations_and_writes_finished_ones(how, each_style):
     kwargs, ctx = how
+    if "executor" in kwargs:
+        skip_when_async(each_style, "timing: on an executor each async iteration starts an event loop of its own")
     ctx, cancel = ctx.with_cancel()
 
     def factory():

@@ -14,6 +14,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import dataclass
 
 import pytest
+from async_style import BLOCKING, NESTED, skip_when_async
 
 from flyt_engine import (
     BatchConfig,
@@ -31,6 +32,8 @@ from flyt_engine import (
     WorkerLost,
     run,
 )
+
+pytestmark = pytest.mark.usefixtures("each_style")
 
 
 # -- modes --------------------------------------------------------------------------------------
@@ -370,7 +373,14 @@ def test_wait_is_spent_between_attempts_of_an_item(mode, monkeypatch):
         waits.append(seconds)
         return original_sleep(self, seconds)
 
+    original_asleep = Context.asleep
+
+    async def aspy(self, seconds):  # the same wait, awaited (async phases)
+        waits.append(seconds)
+        return await original_asleep(self, seconds)
+
     monkeypatch.setattr(Context, "sleep", spy)
+    monkeypatch.setattr(Context, "asleep", aspy)
     process = flaky({0: 2})
     mode.run(mode.node(process, max_retries=3, wait=0.002), SharedStore({"items": [0]}))
     assert process.attempts == {0: 3}
@@ -478,7 +488,9 @@ def test_batch_error_passes_through_an_enclosing_flow_unwrapped():
     assert info.value.node_name == "inner_batch"
 
 
-def test_an_item_raising_a_node_error_is_just_a_failed_item(mode):
+def test_an_item_raising_a_node_error_is_just_a_failed_item(mode, each_style):
+    skip_when_async(each_style, NESTED)
+
     def process(ctx, item):
         return run(Node(exec=lambda c, p: 1 / item, name="divide"))
 
@@ -657,7 +669,8 @@ class InFlight:
 
 
 @pytest.mark.parametrize("where", ["threads", "executor"])
-def test_concurrency_bound_holds(where):
+def test_concurrency_bound_holds(where, each_style):
+    skip_when_async(each_style, BLOCKING)
     probe = InFlight()
     executor = ThreadPoolExecutor(16) if where == "executor" else None
     try:
@@ -700,7 +713,8 @@ def test_non_positive_concurrency_means_one_at_a_time():
     assert probe.peak == 1
 
 
-def test_concurrent_mode_actually_overlaps_items():
+def test_concurrent_mode_actually_overlaps_items(each_style):
+    skip_when_async(each_style, BLOCKING)
     barrier = threading.Barrier(4, timeout=5)
 
     def process(ctx, item):

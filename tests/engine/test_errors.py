@@ -19,7 +19,7 @@ from flyt_engine import (
 )
 from flyt_engine.graph import describe
 
-pytestmark = pytest.mark.usefixtures("each_wiring")
+pytestmark = pytest.mark.usefixtures("each_wiring", "each_style")
 
 
 # -- hierarchy ---------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from flyt_engine.events import (
     StoreChanged,
 )
 
-pytestmark = pytest.mark.usefixtures("each_wiring")
+pytestmark = pytest.mark.usefixtures("each_wiring", "each_style")
 
 
 def observed(node, shared=None, ctx=None):

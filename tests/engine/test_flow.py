@@ -1,11 +1,12 @@
 """Flows: transitions, orchestration, nesting, retries and argument checks (API.md "Flows")."""
 
 import pytest
+from async_style import NESTED, skip_when_async
 
 from flyt_engine import DEFAULT_ACTION, Cancelled, Context, Flow, FlytError, Node, NodeError, SharedStore, run
 
 # Every test here runs unobserved, with a recorder, with an observer and with a disarmed gate.
-pytestmark = pytest.mark.usefixtures("each_driver", "each_wiring")
+pytestmark = pytest.mark.usefixtures("each_driver", "each_wiring", "each_style")
 
 
 def step(name: str, action: str | None = None, log: list[str] | None = None) -> Node:
@@ -201,7 +202,8 @@ def test_writes_in_sub_flow_are_visible_to_later_nodes():
     assert reader_seen == [42]
 
 
-def test_node_error_from_sub_flow_passes_through_unwrapped():
+def test_node_error_from_sub_flow_passes_through_unwrapped(each_style):
+    skip_when_async(each_style, NESTED)
     captured = {}
     failing = Node(exec=lambda c, p: 1 / 0, name="failing")
 

@@ -16,7 +16,7 @@ from flyt_engine import (
 )
 
 # Every test here runs unobserved, with a recorder, with an observer and with a disarmed gate.
-pytestmark = pytest.mark.usefixtures("each_driver")
+pytestmark = pytest.mark.usefixtures("each_driver", "each_style")
 
 
 def double(ctx, prep_result):

@@ -1,10 +1,12 @@
 """run(): defaults, cancellation checkpoints, phase errors, retries, waits and fallback (API.md "run")."""
 
+import inspect
 import itertools
 import threading
 import time
 
 import pytest
+from async_style import NESTED, skip_when_async
 
 from flyt_engine import (
     BatchError,
@@ -21,7 +23,7 @@ from flyt_engine import (
 from flyt_engine.events import ExecFailed
 
 # Every test here runs unobserved, with a recorder, with an observer and with a disarmed gate.
-pytestmark = pytest.mark.usefixtures("each_driver")
+pytestmark = pytest.mark.usefixtures("each_driver", "each_style")
 
 
 class Boom(Exception):
@@ -309,7 +311,11 @@ def test_waits_only_between_attempts():
         stamps.append(time.monotonic())
         return original(ctx, prep_result)
 
-    node.exec = timed_exec
+    async def timed_async_exec(ctx, prep_result):  # the async style: exec is an async def
+        stamps.append(time.monotonic())
+        return await original(ctx, prep_result)
+
+    node.exec = timed_async_exec if inspect.iscoroutinefunction(original) else timed_exec
     start = time.monotonic()
     run(node)
     elapsed = time.monotonic() - start
@@ -491,7 +497,8 @@ def test_flyt_error_is_the_base_of_every_engine_error():
     assert issubclass(FlytError, Exception)
 
 
-def test_node_error_is_not_double_wrapped_by_run_inside_exec():
+def test_node_error_is_not_double_wrapped_by_run_inside_exec(each_style):
+    skip_when_async(each_style, NESTED)
     inner = Node(exec=lambda c, p: 1 / 0, name="inner")
 
     def exec_(ctx, p):

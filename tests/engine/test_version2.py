@@ -89,17 +89,21 @@ class _AsyncCallable:
 @pytest.mark.parametrize(
     "fn", [_async_exec, functools.partial(_async_exec), _AsyncCallable()], ids=["def", "partial", "callable"]
 )
-def test_async_phase_is_a_clear_type_error_naming_node_and_phase(fn):
-    with pytest.raises(TypeError, match=r"'talker'.*exec.*async"):
-        Node(exec=fn, name="talker")
+def test_an_async_phase_is_found_when_the_node_is_built_and_awaited(fn):
+    node = Node(exec=fn, name="talker", post=lambda ctx, shared, p, e: shared.set("got", e))
+    assert node._async == {"exec"}
+    shared = SharedStore()
+    run(node, shared)
+    assert shared.get("got") == 1
 
 
-def test_async_method_is_a_type_error_at_class_definition():
-    with pytest.raises(TypeError, match=r"Fetch.*prep.*async"):
+def test_an_async_method_is_found_when_the_class_is_defined():
+    class Fetch(Node):
+        async def prep(self, ctx, shared):
+            return 2
 
-        class Fetch(Node):
-            async def prep(self, ctx, shared):
-                return None
+    assert Fetch._async == {"prep"}
+    assert Node._async == frozenset()
 
 
 # -- BatchNode subclasses (PocketFlow's habit) ----------------------------------------------

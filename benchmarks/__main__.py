@@ -26,6 +26,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "tui_rows": ("tui_start", "tui_start_vs_textual", "tui_reload", "tui_stream", "tui_keypress_p95"),
     "memory_rows": ("tui_memory",),
     "headless_rows": ("headless_step",),
+    "async_rows": (
+        "async_batch_1k",
+        "async_batch_1k_pocketflow",
+        "async_batch_10k",
+        "async_batch_bounded",
+        "async_step",
+    ),
 }
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -47,6 +47,11 @@ BARS: dict[str, Bar] = {
     "tui_keypress_p95": Bar(1.0, "≤100 ms", "ms", "bar"),
     "tui_memory": Bar(1.0, "≤300 MB", "MB", "bar"),
     "headless_step": Bar(2.0, "≤2× the observed run in Python", "s", "observed in Python"),
+    "async_batch_1k": Bar(1.10, "≤1.10× asyncio.gather", "s", "asyncio.gather"),
+    "async_batch_1k_pocketflow": Bar(1.0, "not slower than PocketFlow's AsyncParallelBatchNode", "s", "PocketFlow"),
+    "async_batch_10k": Bar(1.20, "≤1.20× asyncio.gather", "s", "asyncio.gather"),
+    "async_batch_bounded": Bar(1.3, "≤1.3× the ideal", "s", "ideal"),
+    "async_step": Bar(1 / 3, "≥3× faster than PocketFlow's AsyncFlow", "µs/step", "PocketFlow AsyncFlow"),
 }
 
 # Absolute rows: the bar itself is the baseline.

@@ -227,39 +227,66 @@ async def _arun_top(node: Node, ctx: Context, shared: SharedStore) -> str:
 async def adrive(
     node: Node, ctx: Context, shared: SharedStore, transitions: dict[Any, dict[str, Any]], by_id: bool = False
 ) -> str:
-    """``node.drive`` awaited: run ``node``, follow its action, repeat."""
+    """``node.drive`` awaited: run ``node``, follow its action, repeat.
+
+    The common calls are written out (an ``async def`` phase awaited, a plain one called)
+    so that a step makes no coroutine besides the user's own; the rest goes through
+    ``call_phase``."""
     signal = ctx._signal
-    plans: dict[int, Plan] = {}
+    plans: dict[Any, Plan] = {}  # keyed as ``transitions`` is
+    awaited = Call.AWAIT
+    inline = Call.INLINE
     while True:
         if signal.error is not None:
             raise _fresh(signal.error)
-        plan = plans.get(id(node))
+        key = id(node) if by_id else node
+        plan = plans.get(key)
         if plan is None:
-            plan = plans[id(node)] = plan_of(node)
+            plan = plans[key] = plan_of(node)
+        how = plan[0]
         try:
-            prep_result = await call_phase(node, "prep", plan[0], node.prep, ctx, shared)
+            if how is awaited:
+                prep_result = await node.prep(ctx, shared)
+            elif how is inline:
+                prep_result = node.prep(ctx, shared)
+            else:
+                prep_result = await call_phase(node, "prep", how, node.prep, ctx, shared)
         except _PASS_THROUGH:
-            raise
-        except AwaitableReturned:
             raise
         except asyncio.CancelledError as exc:
             raise _as_cancelled(signal, exc) from None
         except Exception as exc:
             raise NodeError(node, "prep", 0, exc) from exc
+        if how is inline and hasattr(prep_result, "__await__"):
+            raise awaitable_returned(f"node {node.name!r}", "prep", prep_result)
 
         attempts = 1
         if (node.max_retries if node._plain_retries else node.get_max_retries()) > 0:
             if signal.error is not None:
                 raise _fresh(signal.error)
-            exec_result, attempts = await _exec(node, ctx, prep_result, plan, None, ())
+            if plan[1] is awaited:
+                try:
+                    exec_result = await node.exec(ctx, prep_result)
+                except asyncio.CancelledError as exc:
+                    raise _as_cancelled(signal, exc) from None
+                except Exception as exc:
+                    exec_result, attempts = await _aretry(node, ctx, prep_result, exc, plan, None, ())
+            else:
+                exec_result, attempts = await _exec(node, ctx, prep_result, plan, None, ())
         else:
             exec_result = None
             attempts = 0
 
         if signal.error is not None:
             raise _fresh(signal.error)
+        how = plan[2]
         try:
-            action = await call_phase(node, "post", plan[2], node.post, ctx, shared, prep_result, exec_result)
+            if how is awaited:
+                action = await node.post(ctx, shared, prep_result, exec_result)  # type: ignore[misc]
+            elif how is inline:
+                action = node.post(ctx, shared, prep_result, exec_result)
+            else:
+                action = await call_phase(node, "post", how, node.post, ctx, shared, prep_result, exec_result)
         except _PASS_THROUGH:
             raise
         except asyncio.CancelledError as exc:
@@ -269,7 +296,7 @@ async def adrive(
         if action.__class__ is not str or not action:
             action = _check_action(node, action, attempts)
 
-        successors = transitions.get(id(node) if by_id else node)
+        successors = transitions.get(key)
         if successors is None:
             return action
         following = successors.get(action)

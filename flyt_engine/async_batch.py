@@ -107,13 +107,16 @@ class AsyncBatchRun(BatchRun):
             if self.stop or signal.error is not None:
                 break
             width = len(chunk) if limit <= 0 else min(limit, len(chunk))
+            fast = self.emit is None and not self.config.fail_fast and self.process is not None
             if width == len(chunk):
-                self.tasks = [loop.create_task(self._task(index)) for index in chunk]
+                item_task = self._bare_task if fast else self._task
+                create = loop.create_task
+                self.tasks = [create(item_task(index)) for index in chunk]
             else:
                 indices = iter(chunk)
-                self.tasks = [loop.create_task(self._worker(indices)) for _ in range(width)]
+                self.tasks = [loop.create_task(self._worker(indices, fast)) for _ in range(width)]
             try:
-                await asyncio.wait(self.tasks)
+                await asyncio.gather(*self.tasks, return_exceptions=True)
             finally:
                 await _cancel_and_wait(self.tasks)
             for task in self.tasks:  # an observer or gate that raised: not an item's failure
@@ -123,11 +126,28 @@ class AsyncBatchRun(BatchRun):
         if signal.error is not None:
             raise _fresh(signal.error)
 
-    async def _worker(self, indices: Iterator[int]) -> None:
+    async def _worker(self, indices: Iterator[int], fast: bool) -> None:
+        item_task = self._bare_task if fast else self._task
         for index in indices:
             if self.stop or self.ctx._signal.error is not None:
                 return
-            await self._task(index)
+            await item_task(index)
+
+    async def _bare_task(self, index: int) -> None:
+        """``_task`` for the common case, kept lean (the gather floor is the bar): an async
+        ``process``, unobserved, without ``fail_fast``. Failures take the full path."""
+        self.started[index] = 1
+        try:
+            self.results[index] = await self.process(self.ctx, self.items[index])  # type: ignore[misc]
+            self.finished[index] = 1
+        except Exception as exc:
+            try:
+                if self.ctx._signal.error is None:
+                    await self._arecover(index, exc, 0.0)
+            except (Cancelled, asyncio.CancelledError):
+                return
+        except asyncio.CancelledError:
+            return
 
     async def _task(self, index: int) -> None:
         """Item ``index`` in a task of its own: its store writes are the batch's."""

@@ -8,6 +8,7 @@ import io
 import json
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -255,3 +256,39 @@ def test_every_sample_runs_headless_to_completion(tmp_path, name):
         doc = loaded.module.__doc__ or ""
         assert f"flyt-tui sample_flows/{name}.py" in doc
         assert callable(loaded.module.initial_store)
+
+
+# ---------------------------------------------------------------------------------------
+# async_agent
+# ---------------------------------------------------------------------------------------
+def test_async_agent_calls_its_tools_concurrently_retries_and_falls_back(monkeypatch):
+    sample = import_sample("async_agent")
+    monkeypatch.setattr(sample, "LLM_LATENCY", 0.01)
+    monkeypatch.setattr(sample, "TOOL_LATENCY", 0.3)
+    started = time.monotonic()
+    action, store, events = run_sample(sample)
+    elapsed = time.monotonic() - started
+    assert action == "answer"
+    assert store.get("turn") == 2
+    assert store.get("tool_results") == [
+        "Oslo: sun, 12°C",
+        "Bergen: rain, 12°C",
+        "ACME: 41.20 (cached quote: TimeoutError)",
+    ]
+    assert sorted(e.path[-1] for e in events if type(e) is ExecFailed) == ["#1", "#2", "#2"]  # stock: both attempts
+    assert [type(e).__name__ for e in events if type(e) is FallbackUsed] == ["FallbackUsed"]
+    assert elapsed < 1.1  # at once: 0.3 + a retry (0.1 + 0.3); one after another it would take 1.3 s
+
+
+def test_async_agent_stops_at_once_while_the_model_thinks():
+    import threading
+
+    from flyt_engine import Cancelled
+
+    sample = import_sample("async_agent")
+    ctx, cancel = Context.background().with_cancel()
+    threading.Timer(0.1, cancel).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        sample.flow.run(SharedStore(sample.initial_store()), ctx=ctx)
+    assert time.monotonic() - started < sample.LLM_LATENCY

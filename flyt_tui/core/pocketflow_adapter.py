@@ -18,10 +18,16 @@ runs unmodified, on our ``SharedStore`` (a dict-like store: ``shared["k"]``, ``g
   once per entry with those ``params`` set on its nodes, on the one shared store, as
   PocketFlow does (the workbench shows the inner nodes' visits, not a batch bar).
 - ``params`` are carried as PocketFlow carries them (from a flow to its nodes).
+- The async classes map the same way onto ``async def`` phases: ``AsyncNode``
+  (``prep_async``, ``exec_async``, ``exec_fallback_async``, ``post_async``),
+  ``AsyncBatchNode`` (items one after another), ``AsyncParallelBatchNode`` (every item
+  at once, as ``asyncio.gather``), ``AsyncFlow`` and ``AsyncBatchFlow``.
+  ``AsyncParallelBatchFlow`` runs its iterations one after another: PocketFlow copies the
+  nodes of each iteration to give each its params, and the workbench runs the user's own
+  node objects.
 
-Not mapped: ``AsyncNode``, ``AsyncFlow`` and the async batch classes (a clear error until
-async phases land), and PocketFlow's copying of each node before it runs (the same node
-object runs every visit).
+Not mapped: PocketFlow's copying of each node before it runs (the same node object runs
+every visit).
 """
 
 from __future__ import annotations
@@ -30,8 +36,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from flyt_engine import BatchNode, Context, Flow, Node, SharedStore
-
-_ASYNC = ("AsyncNode", "AsyncFlow", "AsyncBatchNode", "AsyncParallelBatchNode", "AsyncBatchFlow")
 
 
 class PocketFlowError(Exception):
@@ -82,17 +86,19 @@ class _Converter:
             return known
         kinds = _classes(pf)
         name = self.name_of(pf)
-        if kinds & set(_ASYNC):
-            kind = next(k for k in _ASYNC if k in kinds)
-            raise PocketFlowError(
-                f"{name} is a PocketFlow {kind}: async PocketFlow nodes cannot be opened yet "
-                "(the workbench runs PocketFlow's Node, BatchNode, Flow and BatchFlow)"
-            )
         made: Node
-        if "BatchFlow" in kinds:
+        if "AsyncBatchFlow" in kinds or "AsyncParallelBatchFlow" in kinds:
+            made = PocketAsyncBatchFlow(pf, name)
+        elif "AsyncFlow" in kinds:
+            made = PocketAsyncFlow(pf, name)
+        elif "BatchFlow" in kinds:
             made = PocketBatchFlow(pf, name)
         elif "Flow" in kinds:
             made = PocketFlow(pf, name)
+        elif "AsyncParallelBatchNode" in kinds or "AsyncBatchNode" in kinds:
+            made = PocketAsyncBatchNode(pf, name, concurrent="AsyncParallelBatchNode" in kinds)
+        elif "AsyncNode" in kinds:
+            made = PocketAsyncNode(pf, name)
         elif "BatchNode" in kinds:
             made = PocketBatchNode(pf, name)
         elif "BaseNode" in kinds:
@@ -201,7 +207,7 @@ class PocketFlow(Flow):
         for member in self.members():
             if isinstance(member, PocketFlow):
                 member.set_params(params)
-            elif isinstance(member, (PocketNode, PocketBatchNode)):
+            elif isinstance(member, (PocketNode, PocketBatchNode)):  # their async kinds too
                 member.params = params
 
     def prep(self, ctx: Context, shared: SharedStore) -> Any:
@@ -232,3 +238,78 @@ class PocketBatchFlow(PocketFlow):
 
     def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> Any:
         return self.pf.post(shared, self._prep_result, None)
+
+
+# -- the async classes ------------------------------------------------------------------------
+class PocketAsyncNode(PocketNode):
+    """A PocketFlow ``AsyncNode``: its ``*_async`` methods as our ``async def`` phases."""
+
+    async def prep(self, ctx: Context, shared: SharedStore) -> Any:
+        self._attempt = 0
+        return await self._with_params().prep_async(shared)
+
+    async def exec(self, ctx: Context, prep_result: Any) -> Any:
+        pf = self._with_params()
+        pf.cur_retry, self._attempt = self._attempt, self._attempt + 1
+        return await pf.exec_async(prep_result)
+
+    async def exec_fallback(self, prep_result: Any, error: BaseException) -> Any:
+        return await self._with_params().exec_fallback_async(prep_result, error)
+
+    async def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> Any:  # type: ignore[override]
+        return await self._with_params().post_async(shared, prep_result, exec_result)
+
+
+class PocketAsyncBatchNode(PocketBatchNode):
+    """``AsyncBatchNode`` (items in order) and ``AsyncParallelBatchNode`` (all at once)."""
+
+    def __init__(self, pf: Any, name: str, *, concurrent: bool) -> None:
+        super().__init__(pf, name)
+        self.concurrent = concurrent
+        self.config.concurrency = 0  # PocketFlow gathers every item: no bound
+
+    async def prep(self, ctx: Context, shared: SharedStore) -> Any:
+        self.pf.params = self.params
+        return list(await self.pf.prep_async(shared) or [])
+
+    async def process(self, ctx: Context, item: Any) -> Any:
+        return await self.pf.exec_async(item)
+
+    async def exec_fallback(self, prep_result: Any, error: BaseException) -> Any:
+        return await self.pf.exec_fallback_async(prep_result, error)
+
+    async def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> Any:  # type: ignore[override]
+        return await self.pf.post_async(shared, prep_result, list(exec_result))
+
+
+class PocketAsyncFlow(PocketFlow):
+    """A PocketFlow ``AsyncFlow``: ``prep_async`` and ``post_async`` around its nodes."""
+
+    async def prep(self, ctx: Context, shared: SharedStore) -> Any:
+        self.pf.params = self.params
+        self.set_params(self.params)
+        self._prep_result = await self.pf.prep_async(shared)
+        return shared
+
+    async def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> Any:  # type: ignore[override]
+        return await self.pf.post_async(shared, self._prep_result, exec_result)
+
+
+class PocketAsyncBatchFlow(PocketAsyncFlow):
+    """``AsyncBatchFlow`` (and ``AsyncParallelBatchFlow``, one iteration after another)."""
+
+    async def prep(self, ctx: Context, shared: SharedStore) -> Any:
+        self.pf.params = self.params
+        self._prep_result = list(await self.pf.prep_async(shared) or [])
+        return shared
+
+    async def exec(self, ctx: Context, prep_result: Any) -> Any:
+        base = dict(self.params)
+        for entry in self._prep_result:
+            self.set_params({**base, **dict(entry)})
+            await self._aexec(ctx, prep_result)
+        self.params = base
+        return None
+
+    async def post(self, ctx: Context, shared: SharedStore, prep_result: Any, exec_result: Any) -> Any:  # type: ignore[override]
+        return await self.pf.post_async(shared, self._prep_result, None)

@@ -439,3 +439,15 @@ def test_mermaid_prints_the_graph_and_exits_0(tmp_path):
     assert result.stdout.startswith("flowchart TD")
     assert '"fetch"' in result.stdout and '"parse"' in result.stdout and '|"ok"|' in result.stdout
     assert "noise at import" not in result.stdout
+
+
+def test_headless_runs_an_async_flow_and_breaks_on_its_error():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent / "flows" / "async_steps.py"
+    result = invoke("--headless", "--json", path)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["store"]["doubled"] == [0, 2, 4]
+    stops = invoke("--headless", "--json", path, "--set", "fail=true", "--break-on", "error")
+    assert stops.exit_code == 1
+    assert "⏸ paused: check failed in post" in stops.stderr and "ValueError: the async bug" in stops.stderr

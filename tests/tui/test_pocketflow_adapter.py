@@ -14,8 +14,8 @@ pocketflow = pytest.importorskip("pocketflow")
 from flyt_engine import SharedStore, run  # noqa: E402
 from flyt_engine.graph import describe  # noqa: E402
 from flyt_tui.app import FlytApp  # noqa: E402
-from flyt_tui.core.loading import LoadError, load_module  # noqa: E402
-from flyt_tui.core.pocketflow_adapter import PocketFlowError, convert  # noqa: E402
+from flyt_tui.core.loading import load_module  # noqa: E402
+from flyt_tui.core.pocketflow_adapter import convert  # noqa: E402
 
 
 def pocketflow_module(name: str = "pocketflow_style"):
@@ -70,26 +70,51 @@ def test_retries_and_the_fallback_follow_pocketflow():
     assert shared.get("result") == "fell back after 3"
 
 
-def test_async_pocketflow_nodes_are_refused_with_the_reason():
-    class Fetch(pocketflow.AsyncNode):
-        async def exec_async(self, prep_res):
-            return 1
+def test_an_async_pocketflow_module_leaves_the_store_pocketflow_leaves():
+    import asyncio
 
-    with pytest.raises(PocketFlowError, match="AsyncNode"):
-        convert(pocketflow.AsyncFlow(start=Fetch()))
+    native = pocketflow_module("pocketflow_async")
+    expected: dict = {}
+    native.Ask.calls = 0
+    asyncio.run(native.create_flow().run_async(expected))
+    native.Ask.calls = 0
+    shared = SharedStore()
+    run(convert(native.create_flow()), shared)
+    assert shared.get_all() == expected
+    assert expected["tries"] == 2  # the retry happened
+    assert expected["lengths"] == [len(word) for word in expected["words"]]  # in item order
+    assert expected["tags"] == ["short", "async"]  # AsyncBatchFlow params reach its node
+
+
+def test_an_async_parallel_batch_node_runs_its_items_at_once():
+    import asyncio
+
+    running = [0, 0]
+
+    class Slow(pocketflow.AsyncParallelBatchNode):
+        async def prep_async(self, shared):
+            return list(range(10))
+
+        async def exec_async(self, item):
+            running[0] += 1
+            running[1] = max(running)
+            await asyncio.sleep(0.01)
+            running[0] -= 1
+            return item
+
+        async def post_async(self, shared, prep_res, exec_res):
+            shared["out"] = exec_res
+
+    shared = SharedStore()
+    run(convert(pocketflow.AsyncFlow(start=Slow())), shared)
+    assert shared.get("out") == list(range(10))
+    assert running[1] == 10
 
 
 def test_a_pocketflow_module_loads_as_it_is(tmp_path):
     loaded = load_module(flow_path("pocketflow_style"))
     assert [entry.name for entry in loaded.entries] == ["create_qa_flow"]
-    path = tmp_path / "async_app.py"
-    path.write_text(
-        "from pocketflow import AsyncFlow, AsyncNode\n"
-        "class Fetch(AsyncNode):\n    async def exec_async(self, p):\n        return 1\n"
-        "flow = AsyncFlow(start=Fetch())\n"
-    )
-    with pytest.raises(LoadError, match="async PocketFlow nodes cannot be opened yet"):
-        load_module(path)
+    assert [entry.name for entry in load_module(flow_path("pocketflow_async")).entries] == ["create_flow"]
 
 
 async def test_the_workbench_runs_a_pocketflow_module():

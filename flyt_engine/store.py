@@ -259,6 +259,16 @@ class SharedStore:
         except Exception as exc:  # a constructor or validator refused the value
             raise BindError(f"cannot bind {key!r} to {_type_name(cls)}: {error_text(exc)}") from exc
 
+    def watch(self, watcher: StoreWatcher) -> None:
+        """Call ``watcher(store, key, value, deleted)`` after every write, holding the store's
+        lock (so watchers see writes in the order they happened). For tools: a watcher
+        must be quick and must not write to the store."""
+        self._watch(watcher)
+
+    def unwatch(self, watcher: StoreWatcher) -> None:
+        """Stop calling ``watcher``."""
+        self._unwatch(watcher)
+
     # -- engine hooks -------------------------------------------------------------------
     def _watch(self, watcher: StoreWatcher) -> None:
         with self._lock:

@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, TabbedContent, Tree
 from textual.worker import Worker, WorkerState
 
+from flyt_engine import StartAt
 from flyt_engine.events import Event, ExecFailed, NodeFailed, NodeFinished, PhaseStarted, StoreChanged
 
 from .commands import workbench_commands
@@ -38,6 +39,8 @@ from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker, iterat
 from .core.loading import FlowEntry, LoadedModule
 from .core.session import RunSession
 from .core.source import PhaseSource, node_sources
+from .core.timeline import MISSING
+from .core.travel import DELETED, Move, Origin, Travel
 from .messages import FilesChanged, LoadFailed, ModuleLoaded, RunEnded
 from .screens.workbench import WorkbenchScreen
 from .view import RunView
@@ -55,10 +58,12 @@ from .widgets.flow_tree import FlowTree, PausePoint
 from .widgets.inspector import Inspector
 from .widgets.status_bar import StatusBar, ViewState
 from .widgets.store_table import HIGHLIGHT_SECONDS, StoreTable
+from .widgets.timeline_strip import TimelineStrip
 
 _MISSING = object()  # a store key that is not there
 TICK_SECONDS = 1 / 30  # how often the run's records are drained and folded
 INSPECT_EVERY = 0.1  # during a free run, how often the inspector follows the tree cursor
+KEEP_RUNS = 8  # earlier runs whose timelines stay inspectable
 
 
 _WORKER_WORDS = {"watch": "hot reload", "load": "loading", "run": "the run"}
@@ -91,6 +96,37 @@ class FlytApp(App[None]):
         Binding("ctrl+e", "edit_source", "Source", id="flyt.edit_source", show=False),
         Binding("l", "next_log", "Next log", id="flyt.next_log", show=False),
         Binding("i", "open_batch_items", "Batch items", id="flyt.batch_items", show=False),
+        Binding("R", "fork", "Fork", id="flyt.fork", key_display="R", tooltip="Run again from the timeline cursor"),
+        Binding(
+            "left_square_bracket", "timeline('back')", "Back", id="flyt.timeline_back", key_display="[", show=False
+        ),
+        Binding(
+            "right_square_bracket",
+            "timeline('forward')",
+            "Forward",
+            id="flyt.timeline_forward",
+            key_display="]",
+            show=False,
+        ),
+        Binding(
+            "left_curly_bracket",
+            "timeline('step_back')",
+            "Step back",
+            id="flyt.timeline_step_back",
+            key_display="{",
+            show=False,
+        ),
+        Binding(
+            "right_curly_bracket",
+            "timeline('step_forward')",
+            "Step forward",
+            id="flyt.timeline_step_forward",
+            key_display="}",
+            show=False,
+        ),
+        Binding("home", "timeline('first')", "First", id="flyt.timeline_first", show=False, priority=True),
+        Binding("end", "timeline('last')", "Live", id="flyt.timeline_last", show=False, priority=True),
+        Binding("p", "provenance", "Who wrote it", id="flyt.provenance", show=False),
         Binding("x", "stop", "Stop", id="flyt.stop"),
         Binding("f", "filter_logs", "Filter logs", id="flyt.filter", show=False),
         Binding("s", "switch_flow", "Switch flow", id="flyt.switch", show=False),
@@ -150,6 +186,10 @@ class FlytApp(App[None]):
         self._inspected_value: str | None = None  # or the store key it shows
         self._store_view: tuple[str, ...] | None = None  # the BatchFlow iteration whose store is shown
         self.view = RunView()  # the drain and fold, coalesced for the widgets
+        self.travel = Travel(self.view.timeline, run=0)  # the timeline cursor of the run on show
+        self.past_runs: list[Travel] = []  # earlier runs, still inspectable (newest last)
+        self._newest = self.travel  # the travel of the newest run (self.travel may show an earlier one)
+        self._live_status: tuple[ViewState, str, str] | None = None  # the status to restore at the live end
         self._source_cache: dict[int, tuple[Any, list[PhaseSource]]] = {}  # id(node) -> (node, its sources)
 
     # -- layout: the screen owns it ---------------------------------------------------------
@@ -171,6 +211,10 @@ class FlytApp(App[None]):
     @property
     def inspector(self) -> Inspector:
         return self.query_one("#inspector", Inspector)
+
+    @property
+    def timeline_strip(self) -> TimelineStrip:
+        return self.query_one("#timeline", TimelineStrip)
 
     @property
     def status(self) -> StatusBar:
@@ -397,7 +441,16 @@ class FlytApp(App[None]):
         session = self.session
         return session if session is not None and not session.finished else None
 
-    def _start_run(self, mode: str, *, target: str | None = None) -> None:
+    def _start_run(
+        self,
+        mode: str,
+        *,
+        target: str | None = None,
+        start_at: StartAt | None = None,
+        store: Mapping[str, Any] | None = None,
+        origin: Origin | None = None,
+    ) -> None:
+        """Start a run (``start_at``, ``store`` and ``origin``: a fork)."""
         if self.entry is None:
             self.notify("no flow loaded", severity="warning")
             return
@@ -415,13 +468,24 @@ class FlytApp(App[None]):
                 self._run_after_load = mode
                 self._start_reload()
                 return
-        initial = self._initial_store()
+        initial = self._initial_store() if store is None else store
         # The run's own copy of the initial store is made on the run thread (it can be big).
-        session = RunSession(self.entry.flow, breakpoints=self.points, prepare=lambda: fresh_store(initial))
+        session = RunSession(
+            self.entry.flow,
+            breakpoints=self.points,
+            prepare=lambda: fresh_store(initial),
+            keep_values=True,
+            start_at=start_at,
+        )
+        if self._newest.run:
+            self.past_runs = [*self.past_runs[-(KEEP_RUNS - 1) :], self._newest]
         self.session = session
         self.runs += 1
         self._shown_pause = None
         self._reset_run_view(initial)
+        self.travel = self._newest = Travel(self.view.timeline, run=self.runs, origin=origin)
+        self._live_status = None
+        self.timeline_strip.show(self.travel)
         self.status.set_state(ViewState.RUNNING, "running")
         self._ticker.resume()
         self._run(session, old, mode, target)
@@ -438,7 +502,7 @@ class FlytApp(App[None]):
         from ``graph``, a ``(flow, describe graph)`` pair), the store table showing ``store``,
         no batch bars and, with ``logs``, empty logs."""
         tree = self.flow_tree
-        tree.history = self.view.reset(logs=logs)
+        tree.history = self.view.reset(logs=logs, store=store)
         if graph is None:
             tree.set_pause(None)
             tree.relabel_all()
@@ -498,6 +562,7 @@ class FlytApp(App[None]):
         else:
             self.status.set_state(state, state)
         self._refresh_inspector()
+        self._keep_viewing()
         if self._store_lit:
             self.set_timer(HIGHLIGHT_SECONDS + 0.05, self._fade_store)
         if self.reload_pending:
@@ -521,11 +586,16 @@ class FlytApp(App[None]):
             self._ticker.pause()
             return
         paused_at = session.paused_at  # read before draining: its record is then in the batch
-        session.pump(self.view.ingest)
+        snapshots = session.snapshots
+        if snapshots is None:
+            session.pump(self.view.ingest)
+        else:  # the values kept at the writes are taken after the records: each has its own
+            session.pump(lambda records: self.view.ingest(records, snapshots.take()))
         due = self.view.take_due(time.monotonic(), urgent=paused_at is not None or session.finished)
         if due is not None:
             self._apply(due)
         self._show_pause(session, paused_at)
+        self._keep_viewing()
         if self._inspector_stale and time.monotonic() - self._inspector_shown_at >= INSPECT_EVERY:
             self._refresh_inspector()
         if self._store_lit:
@@ -535,7 +605,10 @@ class FlytApp(App[None]):
         history = self.history
         if tick.nodes:
             self.flow_tree.relabel(tick.nodes)
-        if self._store_view is not None:  # an iteration's store is on show
+        self.timeline_strip.show(self.travel)
+        if not self.travel.live:
+            pass  # the table shows a past moment; the live store comes back with `end`
+        elif self._store_view is not None:  # an iteration's store is on show
             if self._store_view in tick.iterations or tick.store:
                 self._show_iteration_store(self._store_view)
         elif tick.store:
@@ -1031,8 +1104,17 @@ class FlytApp(App[None]):
 
         session = self._active_session()
         key = self.store_table.key_at_cursor()
+        if not self.travel.live:  # the past: the edit is kept for a fork from this moment
+            store = self.travel.store()
+            if key is None or key not in store:
+                self.notify("move the store table's cursor to a key", severity="warning")
+                return
+            self.push_screen(ValueEditor(key, store[key]), lambda result: self._write_edit(key, result))
+            return
         if session is None or session.paused_at is None:
-            self.notify("values can be edited while the run is paused", severity="warning")
+            self.notify(
+                "values can be edited while the run is paused, or at a past step for a fork", severity="warning"
+            )
             return
         if key is None or key not in session.store:
             self.notify("move the store table's cursor to a key", severity="warning")
@@ -1044,8 +1126,8 @@ class FlytApp(App[None]):
         from .screens.prompt import Prompt
 
         session = self._active_session()
-        if session is None or session.paused_at is None:
-            self.notify("keys can be added while the run is paused", severity="warning")
+        if self.travel.live and (session is None or session.paused_at is None):
+            self.notify("keys can be added while the run is paused, or at a past step for a fork", severity="warning")
             return
         self.push_screen(Prompt("Add a store key: KEY = JSON", "", check=_check_assignment), self._add_key)
 
@@ -1058,6 +1140,9 @@ class FlytApp(App[None]):
         """Delete the store key under the table's cursor (while paused)."""
         session = self._active_session()
         key = self.store_table.key_at_cursor()
+        if not self.travel.live and key is not None:
+            self._write_edit(key, None, delete=True)
+            return
         if session is None or session.paused_at is None or key is None:
             self.notify("keys can be deleted while the run is paused (cursor on the key)", severity="warning")
             return
@@ -1065,10 +1150,17 @@ class FlytApp(App[None]):
 
     def _write_edit(self, key: str, result: tuple[Any] | None, *, delete: bool = False) -> None:
         """Write a user edit through the store while the run is held; the logs show it."""
-        session = self._active_session()
-        if session is None or (result is None and not delete):
+        if result is None and not delete:
             return
         value = None if delete else result[0]  # type: ignore[index]
+        if not self.travel.live:
+            self.travel.edits[key] = DELETED if delete else value
+            self._show_moment()
+            self.timeline_strip.show(self.travel)
+            return
+        session = self._active_session()
+        if session is None:
+            return
         session.edit(key, value, delete=delete)
         words = f"you deleted {key}" if delete else f"you set {key} = {safe_repr(value, 80)}"
         self.event_log.add([message_entry(f"edit: {words}")])
@@ -1084,6 +1176,162 @@ class FlytApp(App[None]):
         tabs = ["tab-retries", "tab-errors", "tab-events", "tab-breakpoints"]
         current = self.query_one("#logs", TabbedContent).active
         self.show_log(tabs[(tabs.index(current) + 1) % len(tabs)] if current in tabs else tabs[0])
+
+    # -- time travel (core/timeline.py, core/travel.py) ------------------------------------
+    def action_timeline(self, how: str) -> None:
+        """``[``/``]`` one checkpoint, ``{``/``}`` one node step, ``home``/``end``."""
+        travel = self.travel
+        if not len(travel.timeline):
+            self.notify("no run yet: the timeline fills as a run goes (r)", severity="warning")
+            return
+        was_live = travel.live
+        travel.move(Move(how))
+        if travel.live:
+            self._show_live()
+        else:
+            if was_live and self._live_status is None:
+                self._live_status = (self.status.state, self.status.state_text, self.status.detail)
+            self._show_moment()
+        self.timeline_strip.show(travel)
+
+    def _keep_viewing(self) -> None:
+        """While the cursor is on a past moment, the run's news goes to the status kept for
+        the live end, and the screen stays on the moment."""
+        if self.travel.live or self.status.state is ViewState.VIEWING:
+            return
+        self._live_status = (self.status.state, self.status.state_text, self.status.detail)
+        self._show_moment()
+
+    def _show_moment(self) -> None:
+        """The store table, status and inspector show the timeline cursor's moment."""
+        travel = self.travel
+        assert travel.cursor is not None
+        timeline = travel.timeline
+        moment = timeline.moment(travel.cursor)
+        store = travel.store()
+        writers = timeline.writer_at(travel.cursor)
+        changed = timeline.changed_at(travel.cursor)
+        rows = []
+        for key, value in store.items():
+            writer = "/".join(writers[key][1:]) or writers[key][-1] if key in writers else "initial"
+            if key in travel.edits:
+                writer = "✎ your edit"
+            rows.append((str(key), value, writer))
+        self._store_view = None
+        table = self.store_table
+        table.show_rows(rows)
+        for key in changed:
+            if key in store:
+                table.light(key)
+        run = f"run {travel.run} · " if travel is not self._newest else ""
+        table.border_title = f"SharedStore · {run}{travel.position_words()}"
+        edits = f" · {len(travel.edits)} edited (R forks with them)" if travel.edits else ""
+        table.border_subtitle = f"changed: {', '.join(changed)}{edits}" if changed else edits.removeprefix(" · ")
+        self.status.set_state(ViewState.VIEWING, travel.position_words(), "[ ] { } home end · R fork · p who wrote it")
+        self._show_moment_inspector(moment, changed, store)
+
+    def _show_moment_inspector(self, moment: Any, changed: dict[str, Any], store: dict[str, Any]) -> None:
+        timeline = self.travel.timeline
+        facts: dict[str, Any] = {"node": "/".join(moment.path) or "(the run)", "checkpoint": moment.words}
+        if moment.step >= 0:
+            facts["prep result"] = timeline.step_prep[moment.step]
+            facts["exec result"] = timeline.step_exec[moment.step]
+        if isinstance(moment.detail, tuple) and len(moment.detail) == 3 and isinstance(moment.detail[2], BaseException):
+            facts["error"] = error_line(moment.detail[2], 200)
+        if changed:
+            facts["changed"] = {
+                key: {"was": "(absent)" if old is MISSING else old, "now": store.get(key, "(deleted)")}
+                for key, old in changed.items()
+            }
+        self._inspected_value = None
+        self.inspector.show_value(f"step {moment.step + 1}", facts, None, width=self.inspector.size.width or 70)
+
+    def _show_live(self) -> None:
+        """Back at the live end: the run's own store and status again."""
+        if self.travel is not self._newest:  # was looking at an earlier run
+            self.travel.cursor = None
+            self.travel = self._newest
+        self._show_run_store()
+        self.store_table.border_subtitle = ""
+        if self._live_status is not None:
+            self.status.set_state(*self._live_status)
+            self._live_status = None
+        self._refresh_inspector()
+
+    def action_previous_run(self) -> None:
+        """Look at the run before the one on show (its timeline, from its end)."""
+        runs = [*self.past_runs, self._newest]
+        index = next((i for i, t in enumerate(runs) if t is self.travel), len(runs) - 1)
+        if index == 0:
+            self.notify("no earlier run is kept", severity="warning")
+            return
+        if self.travel.live:
+            self._live_status = (self.status.state, self.status.state_text, self.status.detail)
+        self.travel.cursor = None
+        self.travel = runs[index - 1]
+        self.travel.cursor = max(0, len(self.travel.timeline) - 1)
+        self._show_moment()
+        self.timeline_strip.show(self.travel)
+
+    def action_provenance(self) -> None:
+        """Who wrote the store value under the cursor: the write it came from, then the one
+        before it on each press (the timeline cursor jumps there)."""
+        key = self.store_table.key_at_cursor()
+        if key is None:
+            self.notify("move the store table's cursor to a key", severity="warning")
+            return
+        travel = self.travel
+        writes = travel.timeline.provenance(key)
+        if not writes:
+            self.notify(f"{key} was never written in this run (it is from the initial store)")
+            return
+        here = len(travel.timeline) if travel.cursor is None else travel.cursor
+        earlier = [write for write in writes if write.checkpoint < here] or writes[:1]
+        if travel.live and self._live_status is None:
+            self._live_status = (self.status.state, self.status.state_text, self.status.detail)
+        travel.jump(earlier[-1].checkpoint)
+        self._show_moment()
+        self.timeline_strip.show(travel)
+        history = {
+            f"step {write.step + 1} · {'/'.join(write.writer[1:]) or write.writer[-1]}": write.value
+            for write in writes[-20:]
+        }
+        self.inspector.show_value(
+            f"{key}: {len(writes)} write{'s' if len(writes) != 1 else ''}",
+            history,
+            f"p again: the write before · now at write {len(earlier)}/{len(writes)}",
+            width=self.inspector.size.width or 70,
+        )
+
+    def action_fork(self) -> None:
+        """Run again from the timeline cursor: the store as it was there plus your edits,
+        the recorded prep or exec result where the fork skips them, the code as it is now."""
+        travel = self.travel
+        if self.entry is None:
+            self.notify("no flow loaded", severity="warning")
+            return
+        if travel.cursor is None:
+            self.notify("move the timeline cursor to where the fork starts ([ { home), then R", severity="warning")
+            return
+        try:
+            path, phase, prep, exec_result = travel.timeline.fork_point(travel.cursor)
+        except LookupError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        missing = _missing_from(self.entry.flow, path)
+        if missing is not None:
+            self.notify(f"cannot fork: {missing}", severity="error", timeout=8)
+            return
+        store = travel.store()
+        moment = travel.timeline.moment(travel.cursor)
+        origin = Origin(travel.run, moment.step + 1, moment.words)
+        self._start_run(
+            "run",
+            start_at=StartAt(path, phase, prep_result=prep, exec_result=exec_result),
+            store=store,
+            origin=origin,
+        )
+        self.notify(f"run {self.runs}: {origin} · {'/'.join(path[1:]) or path[0]} · {phase}")
 
     def action_stop(self) -> None:
         """Stop the run: cancels its Context, so waits and sleeps end at once."""
@@ -1172,6 +1420,29 @@ def fresh_store(initial: Mapping[str, Any]) -> dict[str, Any]:
     changes what the next run starts from. Lists and dicts of plain values are copied
     shallowly (a deep copy of a 100,000-item list costs a tenth of a second)."""
     return {key: _fresh(value) for key, value in dict(initial).items()}
+
+
+def _missing_from(flow: Any, path: tuple[str, ...]) -> str | None:
+    """Why a fork's path is not in ``flow`` any more (after a reload), or ``None``."""
+    from flyt_engine.graph import describe
+
+    if not path or path[0] != flow.name:
+        return f"the flow is called {flow.name!r} now, not {path[0]!r}" if path else "no path"
+    names: set[str] = set()
+    try:
+        stack = [describe(flow)]
+        while stack:
+            graph = stack.pop()
+            for node in graph.nodes:
+                names.add(node.name)
+                if node.children is not None:
+                    stack.append(node.children)
+    except Exception:  # a graph that cannot be drawn: let the engine decide
+        return None
+    for name in path[1:]:
+        if not is_iteration_marker(name) and name not in names:
+            return f"node {name!r} is not in the flow any more (after the reload)"
+    return None
 
 
 def _node_label(event: Event) -> str:

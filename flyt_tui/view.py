@@ -7,11 +7,13 @@ returns, so the drain and fold are testable without a terminal.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from flyt_engine.events import Event
 
 from .core.history import RunHistory, Tick
+from .core.timeline import Timeline
 
 APPLY_SECONDS = 0.1  # how often the folded changes are shown while a run streams
 
@@ -22,22 +24,27 @@ class RunView:
     def __init__(self, apply_every: float = APPLY_SECONDS) -> None:
         self.apply_every = apply_every
         self.history = RunHistory()
+        self.timeline = Timeline()  # every checkpoint of the run (core/timeline.py)
         self.pending: Tick | None = None  # folded changes not shown yet
         self.applied_at = 0.0
         # events for the Events tab, formatted only when it is shown (bounded like the log)
         self.unshown_events: deque[tuple[Event | None, float]] = deque(maxlen=2000)
 
-    def reset(self, *, logs: bool = True) -> RunHistory:
+    def reset(self, *, logs: bool = True, store: Mapping[str, Any] | None = None) -> RunHistory:
         """Start afresh (a new run, or another flow); returns the new history. Without
-        ``logs``, changes not shown yet are kept (the log lines they carry stay due)."""
+        ``logs``, changes not shown yet are kept (the log lines they carry stay due).
+        ``store`` is the run's initial store (the timeline's first state)."""
         self.history = RunHistory()
+        self.timeline = Timeline(dict(store) if store is not None else None)
         if logs:
             self.pending = None
             self.unshown_events.clear()
         return self.history
 
-    def ingest(self, records: list[tuple[Any, ...]]) -> None:
-        """Fold a drained batch into the history now; keep what changed for ``take_due``."""
+    def ingest(self, records: list[tuple[Any, ...]], kept: Iterable[tuple[str, Any, Any, int]] = ()) -> None:
+        """Fold a drained batch into the history and the timeline now (``kept``: the values
+        its writes kept, ``ValueSnapshots.take``); keep what changed for ``take_due``."""
+        self.timeline.ingest(records, kept)
         tick = self.history.ingest(records)
         if tick.count:
             if self.pending is None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
-from flyt_engine import Cancelled, Context, Node, SharedStore, run
+from flyt_engine import Cancelled, Context, Node, SharedStore, StartAt, run
 from flyt_engine.events import (
     Event,
     PhaseFinished,
@@ -29,6 +29,7 @@ from flyt_engine.events import (
 )
 
 from .breakpoints import BreakOn, Breakpoints, NodeBreakpoint, Pause
+from .snapshots import ValueSnapshots
 
 # Records waiting for the UI (about 60 MB) beyond which a run is held back at checkpoints:
 # far above what a busy run queues between two frames, so only a UI that stalls holds it back.
@@ -237,14 +238,23 @@ class RunSession:
         break_on_error: bool = False,
         prepare: Callable[[], Mapping[str, Any]] | None = None,
         report_only: bool = False,
+        keep_values: bool = False,
+        start_at: StartAt | None = None,
     ) -> None:
         """``prepare``, when given, makes the initial store on the run thread (a deep copy
-        of a big initial store must not hold up the UI); it is merged over ``initial_store``."""
+        of a big initial store must not hold up the UI); it is merged over ``initial_store``.
+        ``keep_values`` keeps each written value as it was at the write (``snapshots``, for
+        the timeline); ``start_at`` starts the run part-way (a fork)."""
         if not isinstance(flow, Node):
             raise TypeError(f"RunSession runs a Node or Flow, not {type(flow).__name__}")
         self.flow = flow
         self.store = SharedStore(dict(initial_store or {}))
         self._prepare = prepare
+        self.start_at = start_at
+        self.snapshots: ValueSnapshots | None = None
+        if keep_values:
+            self.snapshots = ValueSnapshots(lambda: self.gate.quiet)
+            self.store.watch(self.snapshots)
         # The engine records into this list: `append` is one C call, and records are plain
         # tuples (EventClass, header, time, *fields), a fraction of the cost of event objects. Draining
         # takes a prefix with two atomic list operations: the run never waits, nothing is lost.
@@ -312,7 +322,7 @@ class RunSession:
             if self._prepare is not None:
                 self.store.merge(self._prepare())
             self.gate.points.seed(self.store)
-            self.action = run(self.flow, self.store, ctx=self.ctx)
+            self.action = run(self.flow, self.store, ctx=self.ctx, start_at=self.start_at)
             self.state = RunState.DONE
         except Cancelled as exc:
             self.error = exc

@@ -19,6 +19,7 @@ from ..widgets.flow_tree import FlowTree
 from ..widgets.inspector import Inspector
 from ..widgets.status_bar import StatusBar
 from ..widgets.store_table import StoreTable
+from ..widgets.timeline_strip import TimelineStrip
 
 
 class WorkbenchScreen(Screen[None]):
@@ -46,5 +47,6 @@ class WorkbenchScreen(Screen[None]):
                 yield EventLog(id="event-log", max_entries=2000)
             with TabPane("Breakpoints", id="tab-breakpoints"):
                 yield BreakpointPane(id="breakpoint-pane")
+        yield TimelineStrip(id="timeline")
         yield StatusBar(id="status")
         yield Footer()

@@ -20,6 +20,7 @@ class ViewState(StrEnum):
     STOPPED = "stopped"
     FAILED = "failed"
     DONE = "done"
+    VIEWING = "viewing"  # the timeline cursor is on a past moment
 
 
 _STATE_STYLES = {
@@ -30,6 +31,7 @@ _STATE_STYLES = {
     ViewState.STOPPED: "bold white on red",
     ViewState.FAILED: "bold white on red",
     ViewState.DONE: "bold black on green",
+    ViewState.VIEWING: "bold black on cyan",
     ViewState.LOADING: "bold",
     ViewState.ERROR: "bold white on red",
 }

@@ -124,6 +124,11 @@ class StoreTable(DataTable[Text]):
             elif key not in self._hidden:
                 self._add(key, event.value, event.node, lit=self.highlight, now=now)
 
+    def light(self, key: str) -> None:
+        """Highlight ``key``'s row until the next ``show_rows`` (a changed key of a past moment)."""
+        if key in self._cells:
+            self._paint(key, self._cells[key], lit=True)
+
     def fade(self, now: float | None = None) -> bool:
         """Un-highlight rows changed more than a moment ago; True while some stay lit."""
         if not self._lit:

@@ -821,7 +821,8 @@ class FlytApp(App[None]):
     @on(DataTable.RowSelected, "#store")
     def _on_store_row_selected(self, message: DataTable.RowSelected) -> None:
         """``enter`` on a store row: edit its value (while paused)."""
-        if self._active_session() is not None and self.session is not None and self.session.paused_at is not None:
+        paused = self._active_session() is not None and self.session is not None and self.session.paused_at is not None
+        if paused or not self.travel.live:  # paused, or at a past step (an edit for a fork)
             self.action_edit_value()
 
     @on(DataTable.RowHighlighted, "#store")
@@ -849,6 +850,9 @@ class FlytApp(App[None]):
         """The inspector shows the store value under the table's cursor (read from the live store)."""
         key = self._inspected_value
         if key is None:
+            return
+        if not self.travel.live:
+            self._show_past_value(key)
             return
         source = self.session.store if self.session is not None else self._initial_store()
         value = source.get(key, _MISSING)
@@ -1292,16 +1296,28 @@ class FlytApp(App[None]):
         travel.jump(earlier[-1].checkpoint)
         self._show_moment()
         self.timeline_strip.show(travel)
-        history = {
-            f"step {write.step + 1} · {'/'.join(write.writer[1:]) or write.writer[-1]}": write.value
-            for write in writes[-20:]
-        }
-        self.inspector.show_value(
-            f"{key}: {len(writes)} write{'s' if len(writes) != 1 else ''}",
-            history,
-            f"p again: the write before · now at write {len(earlier)}/{len(writes)}",
-            width=self.inspector.size.width or 70,
-        )
+        self._inspected_value = key
+        self._show_store_value()
+
+    def _show_past_value(self, key: str) -> None:
+        """The value of ``key`` at the timeline cursor, and every write of it (provenance)."""
+        travel = self.travel
+        store = travel.store()
+        if key not in store:
+            return
+        writes = travel.timeline.provenance(key)
+        here = len(travel.timeline) if travel.cursor is None else travel.cursor
+        shown: dict[str, Any] = {"at this step": store[key]}
+        if writes:
+            shown[f"{len(writes)} write{'s' if len(writes) != 1 else ''} (p: go to the one that made it)"] = {
+                f"{'▶ ' if write.checkpoint <= here else ''}step {write.step + 1} · "
+                f"{'/'.join(write.writer[1:]) or write.writer[-1]}": write.value
+                for write in writes[-20:]
+            }
+        else:
+            shown["written"] = "never in this run (the initial store)"
+        writer = self.store_table.writer_of(key)
+        self.inspector.show_value(key, shown, writer, width=self.inspector.size.width or 70)
 
     def action_fork(self) -> None:
         """Run again from the timeline cursor: the store as it was there plus your edits,

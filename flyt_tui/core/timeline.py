@@ -14,7 +14,7 @@ Built on the UI thread from drained records (``ingest``), never on the run threa
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -402,17 +402,16 @@ class Timeline:
         return self.step_cp[step]
 
     def next_step_start(self, index: int, direction: int) -> int:
-        """The first checkpoint of the next (``direction`` 1) or previous (-1) node step."""
+        """The first checkpoint of the node step that starts next after ``index`` (``direction``
+        1; the last checkpoint when none does) or last before it (-1; 0 when none does)."""
         if not len(self):
             return 0
-        step = self.step_of(index)
+        starts = self.step_cp
         if direction > 0:
-            nxt = step + 1
-            return self.step_cp[nxt] if nxt < self.steps else len(self) - 1
-        start = self.step_cp[step] if step >= 0 else 0
-        if start < index:
-            return start
-        return self.step_cp[step - 1] if step > 0 else 0
+            later = bisect_right(starts, index)
+            return starts[later] if later < len(starts) else len(self) - 1
+        earlier = bisect_left(starts, index) - 1
+        return starts[earlier] if earlier >= 0 else 0
 
     def fork_point(self, index: int) -> tuple[tuple[str, ...], str, Any, Any]:
         """Where a fork from checkpoint ``index`` starts: ``(path, phase, prep, exec)``.

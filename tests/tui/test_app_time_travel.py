@@ -1,0 +1,149 @@
+"""Time travel in the workbench (issue 10): walking a finished run with [ ] { } home end,
+the store as it was, edits on the past, forks with R (skipping what they start after),
+provenance with p, earlier runs kept, and a fork refused after a reload removed its node."""
+
+from __future__ import annotations
+
+import shutil
+
+from conftest import SIZE, flow_path, wait_for, wait_loaded, wait_state
+from test_app_debugger import select_store_key
+from textual.widgets import TextArea
+
+from flyt_tui.app import FlytApp
+from flyt_tui.screens.value_editor import ValueEditor
+
+CHAT = flow_path("chat_turns")
+
+
+def app_for(path=CHAT) -> FlytApp:
+    return FlytApp(path, watch=False, stable_output=True)
+
+
+async def run_to_the_end(pilot) -> None:
+    await wait_loaded(pilot)
+    await pilot.press("r")
+    await wait_state(pilot, "done")
+
+
+async def test_the_timeline_keys_walk_the_run_and_the_store_shows_each_moment():
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_the_end(pilot)
+        assert "live · 5 steps" in app.timeline_strip.plain
+        await pilot.press("home")
+        assert app.status.state == "viewing"
+        assert app.status.state_text == "viewing step 1/5 (chat · prep)"
+        assert app.store_table.store_keys() == ["turn"]
+        await pilot.press("right_curly_bracket", "right_curly_bracket")
+        assert app.status.state_text == "viewing step 3/5 (turn · prep)"
+        # one list appended in place: at this step it held the first message only
+        assert app.store_table.value_text("messages") == "['message 0']"
+        assert app.store_table.writer_of("messages") == "turn"
+        await pilot.press("right_square_bracket")
+        assert app.status.state_text == "viewing step 3/5 (turn · exec)"
+        assert "step 3/5" in app.timeline_strip.plain
+        await pilot.press("left_curly_bracket")
+        assert app.status.state_text == "viewing step 3/5 (turn · prep)"
+        await pilot.press("left_square_bracket")
+        assert app.status.state_text == "viewing step 2/5 (turn · done)"
+        assert "was" in app.inspector.plain  # the diff: what the step changed, and from what
+        await pilot.press("end")
+        assert app.status.state == "done"
+        assert app.store_table.value_text("messages") == "['message 0', 'message 1', 'message 2']"
+
+
+async def test_a_fork_from_exec_uses_the_recorded_prep_result_the_edited_store_and_keeps_the_old_run():
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_the_end(pilot)
+        turn = app.entry.flow.start
+        assert turn.prep_calls == 3
+        await pilot.press("home", "right_curly_bracket", "right_curly_bracket", "right_square_bracket")
+        assert app.status.state_text == "viewing step 3/5 (turn · exec)"
+        app.store_table.focus()
+        select_store_key(app, "messages")
+        await pilot.press("enter")
+        await pilot.pause()
+        editor = app.screen
+        assert isinstance(editor, ValueEditor)
+        editor.query_one(TextArea).text = '["edited"]'
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.store_table.value_text("messages") == "['edited']"
+        assert app.store_table.writer_of("messages") == "✎ your edit"
+        assert "1 edit" in app.timeline_strip.plain
+        await pilot.press("R")
+        await wait_for(pilot, lambda: app.runs == 2 and app.session is not None and app.session.finished)
+        await wait_state(pilot, "done")
+        store = app.session.store
+        assert store["messages"] == ["edited", "message 1", "message 2"]
+        assert store["report"] == "edited | message 1 | message 2"
+        assert turn.prep_calls == 4  # the fork started at exec: only the third turn's prep ran
+        assert "forked from run 1 at step 3 (turn · exec)" in app.timeline_strip.plain
+        # the run it came from stays inspectable
+        app.action_previous_run()
+        await pilot.pause()
+        assert app.store_table.border_title == "SharedStore · run 1 · viewing step 1/5 (chat · done)"
+        assert app.store_table.value_text("report") == "'message 0 | message 1 | message 2'"
+        await pilot.press("end")
+        assert app.store_table.value_text("report") == "'edited | message 1 | message 2'"
+
+
+async def test_p_jumps_to_the_write_that_made_the_value_and_then_to_the_one_before():
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_the_end(pilot)
+        app.store_table.focus()
+        select_store_key(app, "turn")
+        await pilot.press("p")
+        assert app.status.state_text == "viewing step 4/5 (turn · write turn)"
+        assert "3 writes" in app.inspector.plain
+        select_store_key(app, "turn")
+        await pilot.press("p")
+        assert app.status.state_text == "viewing step 3/5 (turn · write turn)"
+
+
+async def test_R_at_the_live_end_says_where_to_put_the_cursor_and_runs_nothing():
+    app = app_for()
+    notes: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+        await pilot.press("R")  # no run yet
+        await run_to_the_end(pilot)
+        await pilot.press("R")
+        assert app.runs == 1
+        assert any("timeline cursor" in note for note in notes)
+        await pilot.press("end", "right_square_bracket")  # already live: nothing moves
+        assert app.status.state == "done"
+
+
+async def test_a_fork_whose_node_is_gone_after_a_reload_is_refused_with_the_reason(tmp_path):
+    path = tmp_path / "chat.py"
+    shutil.copy(CHAT, path)
+    app = app_for(path)
+    notes: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+        await run_to_the_end(pilot)
+        source = path.read_text().replace('turn - "done" >> report\n', "")
+        path.write_text(source.replace("report = Report()\n", ""))
+        app.action_reload()
+        await wait_loaded(pilot, loads=2)
+        await pilot.press("end", "left_curly_bracket")
+        assert "report" in app.status.state_text
+        await pilot.press("R")
+        await pilot.pause()
+        assert app.runs == 1
+        assert any("'report' is not in the flow any more" in note for note in notes)
+
+
+async def test_the_timeline_keys_before_any_run_explain_themselves():
+    app = app_for()
+    notes: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.notify = lambda message, **kw: notes.append(message)  # type: ignore[method-assign]
+        await wait_loaded(pilot)
+        await pilot.press("home", "left_square_bracket")
+        assert app.status.state == "idle"
+        assert any("no run yet" in note for note in notes)

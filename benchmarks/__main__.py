@@ -33,6 +33,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "async_batch_bounded",
         "async_step",
     ),
+    "timeline_rows": ("tt_overhead", "tt_step_observed", "tt_memory", "tt_memory_list", "tt_seek", "fork_latency"),
 }
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -68,10 +68,12 @@ def _time_bare(flow: Flow, steps: int) -> float:
     return elapsed
 
 
-def engine_observed(steps: int, *, idle_breakpoints: bool = False) -> float:
+def engine_observed(steps: int, *, idle_breakpoints: bool = False, timeline: bool = False) -> float:
     """The flow watched as the workbench watches it: a RunSession on this thread, pumped at
     30 Hz by another thread exactly as the app's timer does. ``idle_breakpoints``: with a
-    watch on a key never written and a conditional breakpoint on a node that never runs."""
+    watch on a key never written and a conditional breakpoint on a node that never runs.
+    ``timeline``: values kept at each write and every record folded into a ``Timeline``,
+    as the workbench does."""
     from flyt_tui.core.breakpoints import Breakpoints
     from flyt_tui.core.session import RunSession, RunState
 
@@ -79,14 +81,24 @@ def engine_observed(steps: int, *, idle_breakpoints: bool = False) -> float:
     if idle_breakpoints:
         points.watch("never_written")
         points.add("never_runs if shared['n'] > 1")
-    session = RunSession(loop_flow(steps), {}, breakpoints=points)
+    session = RunSession(loop_flow(steps), {}, breakpoints=points, keep_values=timeline)
     stop = threading.Event()
     drained = [0]
+    handle = None
+    if timeline:
+        from flyt_tui.core.timeline import Timeline
+
+        kept = Timeline()
+        snapshots = session.snapshots
+        assert snapshots is not None
+
+        def handle(records: list[Any]) -> None:
+            kept.ingest(records, snapshots.take())
 
     def drainer() -> None:
         while not stop.wait(1 / 30):
-            drained[0] += session.pump()
-        drained[0] += session.pump()
+            drained[0] += session.pump(handle)
+        drained[0] += session.pump(handle)
 
     thread = threading.Thread(target=drainer, name="bench-drain", daemon=True)
     thread.start()

@@ -52,10 +52,25 @@ BARS: dict[str, Bar] = {
     "async_batch_10k": Bar(1.20, "≤1.20× asyncio.gather", "s", "asyncio.gather"),
     "async_batch_bounded": Bar(1.3, "≤1.3× the ideal", "s", "ideal"),
     "async_step": Bar(1 / 3, "≥3× faster than PocketFlow's AsyncFlow", "µs/step", "PocketFlow AsyncFlow"),
+    "tt_overhead": Bar(1.25, "≤1.25× the observed step without the timeline", "µs/step", "observed, no timeline"),
+    "tt_step_observed": Bar(1.2, "≤1.2× PocketFlow's bare step, timeline on", "µs/step", "PocketFlow bare"),
+    "tt_memory": Bar(1.0, "≤100 B per step (scalar writes)", "B/step", "bar"),
+    "tt_memory_list": Bar(1.0, "≤300 B per step (a list appended every step)", "B/step", "bar"),
+    "tt_seek": Bar(1.0, "≤1 ms for the store at any step of 1M", "ms", "bar"),
+    "fork_latency": Bar(1.0, "≤50 ms from R to the fork's first event", "ms", "bar"),
 }
 
 # Absolute rows: the bar itself is the baseline.
-ABSOLUTE: dict[str, float] = {"tui_start": 0.8, "tui_reload": 0.5, "tui_keypress_p95": 100.0, "tui_memory": 300.0}
+ABSOLUTE: dict[str, float] = {
+    "tui_start": 0.8,
+    "tui_reload": 0.5,
+    "tui_keypress_p95": 100.0,
+    "tui_memory": 300.0,
+    "tt_memory": 100.0,
+    "tt_memory_list": 300.0,
+    "tt_seek": 1.0,
+    "fork_latency": 50.0,
+}
 
 
 @dataclass

@@ -129,3 +129,19 @@ def test_paused_at_an_error(snap_compare):
 
     app = make_app(flow_path("failing"), break_on=["error"])
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_viewing_a_past_step(snap_compare):
+    """After a run: the timeline cursor on the second chat turn's post, the store as it was then."""
+
+    async def run_before(pilot):
+        app = pilot.app
+        await wait_loaded(pilot)
+        await pilot.press("r")
+        await wait_state(pilot, "done")
+        await pilot.press("home", "right_curly_bracket", "right_curly_bracket")
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")
+        await wait_for(pilot, lambda: app.status.state_text == "viewing step 3/5 (turn · write messages)")
+        await settle(pilot)
+
+    assert snap_compare(make_app(flow_path("chat_turns")), terminal_size=SIZE, run_before=run_before)

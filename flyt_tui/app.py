@@ -563,6 +563,7 @@ class FlytApp(App[None]):
             self.status.set_state(state, state)
         self._refresh_inspector()
         self._keep_viewing()
+        self.timeline_strip.show(self.travel)
         if self._store_lit:
             self.set_timer(HIGHLIGHT_SECONDS + 0.05, self._fade_store)
         if self.reload_pending:

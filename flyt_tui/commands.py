@@ -41,6 +41,25 @@ def workbench_commands(app: FlytApp) -> Iterator[SystemCommand]:
     yield SystemCommand(
         "Open batch items", "The selected batch's items: input, result or error, tries (i)", app.action_open_batch_items
     )
+    yield SystemCommand(
+        "Fork from the timeline cursor",
+        "Run again from there: the store as it was plus your edits, the current code (R)",
+        app.action_fork,
+    )
+    yield SystemCommand("Timeline: back", "One checkpoint back ([)", lambda: app.action_timeline("back"))
+    yield SystemCommand("Timeline: forward", "One checkpoint forward (])", lambda: app.action_timeline("forward"))
+    yield SystemCommand("Timeline: step back", "One node step back ({)", lambda: app.action_timeline("step_back"))
+    yield SystemCommand(
+        "Timeline: step forward", "One node step forward (})", lambda: app.action_timeline("step_forward")
+    )
+    yield SystemCommand(
+        "Timeline: first checkpoint", "The start of the run (home)", lambda: app.action_timeline("first")
+    )
+    yield SystemCommand("Timeline: live", "Back to the live run (end)", lambda: app.action_timeline("last"))
+    yield SystemCommand("Timeline: earlier run", "Look at the run before this one", app.action_previous_run)
+    yield SystemCommand(
+        "Who wrote this value", "Jump to the write of the key under the store cursor (p)", app.action_provenance
+    )
     yield SystemCommand("Open source", "The selected node's phase in $EDITOR (ctrl+e)", app.action_edit_source)
     tabs = (
         ("tab-retries", "Retries"),

@@ -35,7 +35,7 @@ from .commands import workbench_commands
 from .core import exit_guard
 from .core.breakpoints import BreakOn, BreakpointError, Breakpoints, NodeBreakpoint, Pause, Why
 from .core.format import error_line, format_duration, safe_repr, traceback_text, type_name, user_error
-from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker, iteration_of
+from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker, iteration_of, template_path
 from .core.loading import FlowEntry, LoadedModule
 from .core.session import RunSession
 from .core.source import PhaseSource, node_sources
@@ -1233,6 +1233,8 @@ class FlytApp(App[None]):
         edits = f" · {len(travel.edits)} edited (R forks with them)" if travel.edits else ""
         table.border_subtitle = f"changed: {', '.join(changed)}{edits}" if changed else edits.removeprefix(" · ")
         self.status.set_state(ViewState.VIEWING, travel.position_words(), "[ ] { } home end · R fork · p who wrote it")
+        here = self.flow_tree.key_for_path(template_path(moment.path)[0]) if moment.path else None
+        self.flow_tree.set_pause(PausePoint(here, f"◆ here: {moment.words}") if here is not None else None)
         self._show_moment_inspector(moment, changed, store)
 
     def _show_moment_inspector(self, moment: Any, changed: dict[str, Any], store: dict[str, Any]) -> None:
@@ -1258,6 +1260,10 @@ class FlytApp(App[None]):
             self.travel = self._newest
         self._show_run_store()
         self.store_table.border_subtitle = ""
+        self.flow_tree.set_pause(None)
+        self._shown_pause = None
+        if self.session is not None:
+            self._show_pause(self.session, None)  # the run's own pause again, if it is paused
         if self._live_status is not None:
             self.status.set_state(*self._live_status)
             self._live_status = None

@@ -33,9 +33,6 @@ from flyt_engine.events import (
     RunStarted,
     StoreChanged,
     field_getter,
-    kind_of,
-    node_id_of,
-    path_of,
     run_id_of,
 )
 
@@ -63,6 +60,11 @@ class Mark(IntEnum):
 
 
 PHASE_MARKS = {"prep": Mark.PREP, "exec": Mark.EXEC, "post": Mark.POST}
+# plain ints for the ingest loop (an IntEnum costs a conversion per append)
+_PREP, _EXEC, _POST, _WRITE = int(Mark.PREP), int(Mark.EXEC), int(Mark.POST), int(Mark.WRITE)
+_ATTEMPT_FAILED, _FALLBACK, _ITEM_MARK = int(Mark.ATTEMPT_FAILED), int(Mark.FALLBACK), int(Mark.ITEM)
+_DONE, _FAILED_MARK, _EDIT = int(Mark.DONE), int(Mark.FAILED), int(Mark.EDIT)
+_EDIT_FLAG = int(WriteFlag.EDIT)
 PHASE_OF_MARK = {Mark.PREP: "prep", Mark.EXEC: "exec", Mark.POST: "post"}
 WORDS = {
     Mark.PREP: "prep",
@@ -165,7 +167,9 @@ class Timeline:
         self.keyframe_writers: list[dict[str, int]] = [{}]
         self.keyframe_at = array("I", [0])  # the write each keyframe is the store before
         self.deletions = array("I")  # writes that deleted their key
-        self._current: dict[tuple[tuple[str, ...], int], int] = {}  # (path, node_id) -> step
+        # id(record header) -> its node step, while the step runs (records of one step share
+        # one header tuple, alive while they are: an id is not reused before the step ends)
+        self._by_header: dict[int, int] = {}
         self._kept: deque[tuple[str, Any, Any, int]] = deque()
         self.ended = False
 
@@ -192,92 +196,137 @@ class Timeline:
         return found
 
     def ingest(self, records: Iterable[Record], kept: Iterable[tuple[str, Any, Any, int]] = ()) -> None:
-        """Fold drained records (and the values their writes kept, ``ValueSnapshots.take``)."""
+        """Fold drained records (and the values their writes kept, ``ValueSnapshots.take``).
+
+        The hot loop of the workbench's UI thread while a run streams: records are read by
+        position (``flyt_engine.events`` documents the layout), node steps are found by the
+        identity of the header tuple their records share, and the columns' ``append`` and
+        the marks are bound to locals.
+        """
         self._kept.extend(kept)
+        batch = records if isinstance(records, list) else list(records)
+        if not batch:
+            return
+        if self.run_id is None:
+            first = next((record for record in batch if record[0] is RunStarted), None)
+            if first is None:
+                return
+            self.run_id = run_id_of(first)
+        run_id = self.run_id
+        if batch[0][1][0] != run_id or batch[-1][1][0] != run_id:
+            batch = [record for record in batch if record[1][0] == run_id]
         marks = self.marks
-        current = self._current
-        for record in records:
-            kind = kind_of(record)
+        add_mark = marks.append
+        steps = self.step_cp
+        add_step = steps.append
+        add_step_path = self.step_path.append
+        add_prep = self.step_prep.append
+        add_exec = self.step_exec.append
+        step_prep, step_exec = self.step_prep, self.step_exec
+        by_header = self._by_header
+        owner = self._owner
+        path_ids = self._path_ids
+        details = self.details
+        write = self._write
+        for record in batch:
+            kind = record[0]
             if kind is PhaseFinished:
-                phase = _DONE_PHASE(record)
-                if phase in ("prep", "exec"):
-                    step = current.get((path_of(record), node_id_of(record)), -1)
-                    if step >= 0:
-                        (self.step_prep if phase == "prep" else self.step_exec)[step] = _RESULT(record)
+                phase = record[3]
+                if phase == "prep" or phase == "exec":
+                    step = by_header.get(id(record[1]))
+                    if step is not None:
+                        (step_prep if phase == "prep" else step_exec)[step] = record[4]
                 continue
-            if kind is RunStarted:
-                if self.run_id is None:
-                    self.run_id = run_id_of(record)
-                continue
-            if self.run_id is not None and run_id_of(record) != self.run_id:
+            header = record[1]
+            if kind is PhaseStarted:
+                phase = record[3]
+                if phase == "prep":
+                    continue
+                mark = _EXEC if phase == "exec" else _POST if phase == "post" else -1
+                if mark < 0:
+                    continue
+                step = by_header.get(id(header), -1)
+                last = len(marks) - 1
+                if step >= 0 and marks[last] == mark and self.step_of(last) == step:
+                    continue  # exec again after a failed attempt: the attempt marks it
+                if step >= 0 and step != len(steps) - 1:
+                    owner[len(marks)] = step
+                add_mark(mark)
                 continue
             if kind is NodeStarted:
-                path = path_of(record)
-                step = len(self.step_cp)
-                current[(path, node_id_of(record))] = step
-                self.step_path.append(self._path_id(path))
-                self.step_cp.append(len(marks))
-                self.step_prep.append(None)
-                self.step_exec.append(None)
-                marks.append(Mark.PREP)
+                path = header[1]
+                step = len(steps)
+                by_header[id(header)] = step
+                path_id = path_ids.get(path)
+                add_step_path(self._path_id(path) if path_id is None else path_id)
+                add_step(len(marks))
+                add_prep(None)
+                add_exec(None)
+                add_mark(_PREP)
                 continue
-            step = current.get((path_of(record), node_id_of(record)), -1)
-            if 0 <= step != len(self.step_cp) - 1:
-                self._owner[len(marks)] = step
-            if kind is PhaseStarted:
-                mark = PHASE_MARKS.get(_PHASE(record))
-                if mark is None or mark is Mark.PREP:
-                    self._owner.pop(len(marks), None)
-                    continue
-                if step >= 0 and self.marks[-1] == mark and self.step_of(len(marks) - 1) == step:
-                    self._owner.pop(len(marks), None)
-                    continue  # exec again after a failed attempt: the attempt marks it
-                marks.append(mark)
-            elif kind is StoreChanged:
-                self._write(record, step)
+            step = by_header.get(id(header), -1)
+            if kind is StoreChanged:
+                write(record, step)
+                continue
+            index = len(marks)
+            if kind is NodeFinished:
+                mark = _DONE
+                by_header.pop(id(header), None)
             elif kind is ExecFailed:
-                self.details[len(marks)] = _ATTEMPT(record)
-                self.failures.append(len(marks))
-                marks.append(Mark.ATTEMPT_FAILED)
+                mark = _ATTEMPT_FAILED
+                details[index] = _ATTEMPT(record)
+                self.failures.append(index)
             elif kind is FallbackUsed:
-                self.details[len(marks)] = _FALLBACK_ERROR(record)
-                marks.append(Mark.FALLBACK)
+                mark = _FALLBACK
+                details[index] = _FALLBACK_ERROR(record)
             elif kind is BatchItemFinished:
+                mark = _ITEM_MARK
                 item = _ITEM(record)
-                self.details[len(marks)] = item
+                details[index] = item
                 if not item[1]:
-                    self.failures.append(len(marks))
-                marks.append(Mark.ITEM)
-            elif kind is NodeFinished:
-                marks.append(Mark.DONE)
+                    self.failures.append(index)
             elif kind is NodeFailed:
-                self.details[len(marks)] = _FAILED(record)
-                self.failures.append(len(marks))
-                marks.append(Mark.FAILED)
+                mark = _FAILED_MARK
+                details[index] = _FAILED(record)
+                self.failures.append(index)
+                by_header.pop(id(header), None)
             else:  # nothing kept for it (batch start and end, run end)
-                self._owner.pop(len(marks), None)
+                continue
+            if step >= 0 and step != len(steps) - 1:
+                owner[index] = step
+            add_mark(mark)
 
     def _write(self, record: Record, step: int) -> None:
-        key, value, deleted = _KEY(record), _VALUE(record), _DELETED(record)
-        kept_value, flags = self._pair(key, value, deleted)
-        mark = Mark.EDIT if flags & WriteFlag.EDIT else Mark.WRITE
+        key, value, deleted = record[3], record[4], record[5]
+        kept = self._kept
+        if kept and (entry := kept[0])[1] is value and entry[0] == key:  # the usual case: in order
+            kept.popleft()
+            kept_value, flags = entry[2], entry[3]
+        else:
+            kept_value, flags = self._pair(key, value, deleted)
         index = len(self.write_cp)
-        if index - self.keyframe_at[-1] >= max(KEYFRAME_EVERY, len(self._state)):
+        if index - self.keyframe_at[-1] >= KEYFRAME_EVERY and index - self.keyframe_at[-1] >= len(self._state):
             self.keyframes.append(dict(self._state))  # amortized: at most one entry per write
             self.keyframe_writers.append(dict(self._writers))
             self.keyframe_at.append(index)
-        cp = len(self.marks)
-        self.marks.append(mark)
+        marks = self.marks
+        cp = len(marks)
+        if 0 <= step != len(self.step_cp) - 1:
+            self._owner[cp] = step
+        marks.append(_EDIT if flags & _EDIT_FLAG else _WRITE)
         self.write_cp.append(cp)
-        self.write_key.append(self._key_id(key))
-        if deleted:
-            self.deletions.append(index)
+        key_id = self._key_ids.get(key)
+        self.write_key.append(self._key_id(key) if key_id is None else key_id)
         self.write_flags.append(flags)
         self.write_value.append(kept_value)
-        writer = self._path_id(path_of(record))
+        path = record[1][1]
+        writer = self._path_ids.get(path)
+        if writer is None:
+            writer = self._path_id(path)
         self.write_writer.append(writer)
         self._writers[key] = writer
         if deleted:
+            self.deletions.append(index)
             self._state.pop(key, None)
         else:
             self._state[key] = kept_value

@@ -250,6 +250,11 @@ class FlowTree(Tree[TreeItem]):
         """The node's own line."""
         return next((line for line in self._by_key.get(key, ()) if _item(line).kind == "node"), None)
 
+    def key_for_path(self, template: tuple[str, ...]) -> NodeKey | None:
+        """The key of the node line whose template path is ``template`` (the timeline knows
+        paths, not node ids)."""
+        return next((key for key in self._by_key if key[0] == template), None)
+
     def find_key(self, name: str) -> NodeKey | None:
         """The key of the first node line named ``name``."""
         line = next((line for line in self._by_name.get(name, ()) if _item(line).kind == "node"), None)

@@ -40,6 +40,7 @@ async def test_the_timeline_keys_walk_the_run_and_the_store_shows_each_moment():
         # one list appended in place: at this step it held the first message only
         assert app.store_table.value_text("messages") == "['message 0']"
         assert app.store_table.writer_of("messages") == "turn"
+        assert app.flow_tree.pause is not None and app.flow_tree.pause.key[0] == ("chat", "turn")  # the tree marks it
         await pilot.press("right_square_bracket")
         assert app.status.state_text == "viewing step 3/5 (turn · exec)"
         assert "step 3/5" in app.timeline_strip.plain
@@ -50,6 +51,7 @@ async def test_the_timeline_keys_walk_the_run_and_the_store_shows_each_moment():
         assert "was" in app.inspector.plain  # the diff: what the step changed, and from what
         await pilot.press("end")
         assert app.status.state == "done"
+        assert app.flow_tree.pause is None
         assert app.store_table.value_text("messages") == "['message 0', 'message 1', 'message 2']"
 
 

@@ -33,6 +33,7 @@ from flyt_engine.events import (
     RunStarted,
     StoreChanged,
     field_getter,
+    path_of,
     run_id_of,
 )
 
@@ -213,8 +214,8 @@ class Timeline:
                 return
             self.run_id = run_id_of(first)
         run_id = self.run_id
-        if batch[0][1][0] != run_id or batch[-1][1][0] != run_id:
-            batch = [record for record in batch if record[1][0] == run_id]
+        if run_id_of(batch[0]) != run_id or run_id_of(batch[-1]) != run_id:
+            batch = [record for record in batch if run_id_of(record) == run_id]
         marks = self.marks
         add_mark = marks.append
         steps = self.step_cp
@@ -254,7 +255,7 @@ class Timeline:
                 add_mark(mark)
                 continue
             if kind is NodeStarted:
-                path = header[1]
+                path = path_of(record)
                 step = len(steps)
                 by_header[id(header)] = step
                 path_id = path_ids.get(path)
@@ -319,7 +320,7 @@ class Timeline:
         self.write_key.append(self._key_id(key) if key_id is None else key_id)
         self.write_flags.append(flags)
         self.write_value.append(kept_value)
-        path = record[1][1]
+        path = path_of(record)
         writer = self._path_ids.get(path)
         if writer is None:
             writer = self._path_id(path)

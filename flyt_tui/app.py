@@ -37,11 +37,13 @@ from .core.breakpoints import BreakOn, BreakpointError, Breakpoints, NodeBreakpo
 from .core.format import error_line, format_duration, safe_repr, traceback_text, type_name, user_error
 from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker, iteration_of, template_path
 from .core.loading import FlowEntry, LoadedModule
+from .core.recording import RecordingWriter, is_recording
+from .core.recording_reader import RecordingHead
 from .core.session import RunSession
 from .core.source import PhaseSource, node_sources
 from .core.timeline import MISSING
 from .core.travel import DELETED, Move, Origin, Travel
-from .messages import FilesChanged, LoadFailed, ModuleLoaded, RunEnded
+from .messages import FilesChanged, LoadFailed, ModuleLoaded, RecordingOpened, RunEnded
 from .screens.workbench import WorkbenchScreen
 from .view import RunView
 from .widgets.batch_panel import BatchPanel
@@ -146,9 +148,17 @@ class FlytApp(App[None]):
         break_on: Sequence[str] = (),
         watch: bool = True,
         stable_output: bool | None = None,
+        record: str | Path | None = None,
     ) -> None:
         super().__init__()
         self.path = Path(path)
+        # A FILE.flyt.jsonl is a recorded run, opened read-only (core/replay.py); ``record``
+        # names the bundle each run here is streamed into (core/recording.py).
+        self.recording: RecordingHead | None = None
+        self.record_path = Path(record) if record is not None else None
+        self.writer: RecordingWriter | None = None
+        self._fork_after_load: tuple[Travel, int] | None = None
+        self._recording_before_fork: RecordingHead | None = None
         self.load_options: dict[str, Any] = {
             "attr": attr,
             "flow_name": flow_name,
@@ -253,6 +263,9 @@ class FlytApp(App[None]):
         tree.focus()
         # What the flow prints (and what Dask's worker processes write) goes to the Events log, not the terminal.
         self.begin_capture_print(self.event_log, stdout=True, stderr=True)
+        if is_recording(self.path):
+            self._open_recording()
+            return
         self._load(None)
         if self.watch_files:
             self._watch_stop = threading.Event()
@@ -294,6 +307,60 @@ class FlytApp(App[None]):
         else:
             self.post_message(ModuleLoaded(loaded, reloaded))
 
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _open_recording(self) -> None:
+        """Read a bundle's head (its run is read by the ReplaySession); never imports the module."""
+        from .core.loading import LoadError
+        from .core.recording_reader import RecordingError, read_head
+
+        try:
+            self.post_message(RecordingOpened(read_head(self.path)))
+        except RecordingError as exc:
+            self.post_message(LoadFailed(LoadError(str(exc), "", self.path), False))
+
+    def on_recording_opened(self, message: RecordingOpened) -> None:
+        """Show the recorded flow and play its run into the view, as a live run is shown."""
+        from types import ModuleType
+
+        from .core.loading import EntryOrigin
+        from .core.replay import ReplaySession
+
+        head = message.head
+        session = ReplaySession(head)
+        self.recording = head
+        entry = FlowEntry(str(head.header.get("entry") or head.flow_name), session.flow, EntryOrigin.FLOW)
+        self.loaded = LoadedModule(
+            path=self.path,
+            module=ModuleType(f"recording of {head.flow_name}"),
+            entries=[entry],
+            initial_store=head.store,
+            user_modules={},
+            watch_dir=head.module.parent if head.module is not None else self.path.parent,
+        )
+        self.loads += 1
+        self._open_entry(entry)
+        self.flow_tree.border_title = f"Flow · recorded · {self.path.name}"
+        self.status.set_flow(head.flow_name, f"{self.path.name} · recorded {head.header.get('recorded', '')}")
+        self.session = session
+        self.runs += 1
+        self._reset_run_view(head.store)
+        self.travel = self._newest = Travel(self.view.timeline, run=self.runs)
+        self.timeline_strip.show(self.travel)
+        self.status.set_state(ViewState.RUNNING, "reading the recording")
+        self._ticker.resume()
+        self._run(session, None, "run")
+
+    def _refuse_in_recording(self, what: str) -> bool:
+        """In a recording, a key that would run something says why it does nothing (True)."""
+        if self.recording is None:
+            return False
+        self.notify(
+            f"this is a recording: {what} needs the flow's code; walk it with [ ] {{ }} home end, or fork with R",
+            severity="warning",
+            timeout=5,
+        )
+        return True
+
     def on_module_loaded(self, message: ModuleLoaded) -> None:
         loaded = message.loaded
         self.loaded = loaded
@@ -311,9 +378,19 @@ class FlytApp(App[None]):
                 self._start_run(mode)
         elif len(entries) > 1 and not self.exit_after_paint:
             self.action_switch_flow()
+        if self._fork_after_load is not None:  # a fork asked for from a recording
+            travel, cursor = self._fork_after_load
+            self._fork_after_load = None
+            self.travel = travel
+            travel.cursor = cursor
+            self.action_fork()
 
     def on_load_failed(self, message: LoadFailed) -> None:
         error = message.error
+        if self._fork_after_load is not None:  # the module of a recording did not load: stay on the recording
+            self._fork_after_load = None
+            self.recording = self._recording_before_fork
+            self.notify(f"cannot fork: {error.message}", severity="error", timeout=10)
         self._run_after_load = None
         self.load_error = error
         self.error_log.add([message_entry(error.message, error.details)])
@@ -426,6 +503,8 @@ class FlytApp(App[None]):
 
     def action_reload(self) -> None:
         """Reload the module now (or when the run ends)."""
+        if self._refuse_in_recording("reloading"):
+            return
         if self._run_active():
             self.reload_pending = True
             self.status.set_reload("reload applies when the run ends", "yellow")
@@ -480,6 +559,7 @@ class FlytApp(App[None]):
         if self._newest.run:
             self.past_runs = [*self.past_runs[-(KEEP_RUNS - 1) :], self._newest]
         self.session = session
+        self._start_writer(session, initial)
         self.runs += 1
         self._shown_pause = None
         self._reset_run_view(initial)
@@ -489,6 +569,33 @@ class FlytApp(App[None]):
         self.status.set_state(ViewState.RUNNING, "running")
         self._ticker.resume()
         self._run(session, old, mode, target)
+
+    def _start_writer(self, session: RunSession, initial: Mapping[str, Any]) -> None:
+        """With ``--record``: stream this run into its bundle (run 1 into FILE, later runs into
+        FILE with ``.N`` before the suffix)."""
+        from .core.recording import SUFFIX, start_recording
+
+        self.writer = None
+        if self.record_path is None or self.entry is None:
+            return
+        path = self.record_path
+        if self.runs > 1:
+            path = path.with_name(f"{path.name.removesuffix(SUFFIX)}.{self.runs}{SUFFIX}")
+        try:
+            self.writer = start_recording(path, session.flow, initial, module=self.path, entry=self.entry.name)
+        except OSError as exc:
+            self.notify(f"cannot record to {path}: {exc.strerror or exc}", severity="error", timeout=8)
+
+    @work(thread=True, group="record", exit_on_error=False)
+    def _close_writer(self, writer: RecordingWriter) -> None:
+        """Finish a bundle off the UI thread and say where it is."""
+        finished = writer.close()
+        if writer.error is not None:
+            self.notify(f"the recording {writer.path.name} stopped: {error_line(writer.error, 120)}", severity="error")
+        elif not finished:
+            self.notify(f"{writer.path.name} is still being written", severity="warning")
+        else:
+            self.notify(f"recorded to {writer.path}", timeout=4)
 
     def _reset_run_view(
         self,
@@ -535,13 +642,16 @@ class FlytApp(App[None]):
             return  # an old run finishing after a restart
         self._tick()
         self._ticker.pause()
+        if self.writer is not None:
+            self._close_writer(self.writer)
+            self.writer = None
         self.flow_tree.set_pause(None)
         self._shown_pause = None
         state = str(getattr(session.state, "value", session.state))
         steps = f"{self.history.steps} step{'s' if self.history.steps != 1 else ''}"
         elapsed = ""
         active = session.active_seconds
-        if not self.stable and active is not None:
+        if not self.stable and active is not None and self.recording is None:
             elapsed = f" · {format_duration(active)}"
         if state == "done":
             self.status.set_state(ViewState.DONE, "done", f"action {session.action!r} · {steps}{elapsed}")
@@ -561,6 +671,8 @@ class FlytApp(App[None]):
             self.status.set_state(ViewState.STOPPED, "stopped", f"{steps}{elapsed}")
         else:
             self.status.set_state(state, state)
+        if self.recording is not None:
+            self._recording_read(session)
         self._refresh_inspector()
         self._keep_viewing()
         self.timeline_strip.show(self.travel)
@@ -568,6 +680,28 @@ class FlytApp(App[None]):
             self.set_timer(HIGHLIGHT_SECONDS + 0.05, self._fade_store)
         if self.reload_pending:
             self._start_reload()
+
+    def _recording_read(self, session: RunSession) -> None:
+        """The recording is read: say so, and what could not be read."""
+        from .core.replay import ReplaySession
+
+        if not isinstance(session, ReplaySession):
+            return
+        state = session.reader.state
+        notes = []
+        if state.garbage:
+            notes.append(f"{state.garbage} unreadable line{'s' if state.garbage != 1 else ''} skipped")
+        if state.cut:
+            notes.append("its last line was cut off")
+        steps = f"{state.steps} step{'s' if state.steps != 1 else ''} recorded"
+        if not state.ended:
+            self.status.set_state(ViewState.STOPPED, "recording ends here", f"the run did not end · {steps}")
+        elif state.error is None:
+            self.status.set_state(ViewState.DONE, "done (recorded)", f"action {state.action!r} · {steps}")
+        else:
+            self.status.set_state(ViewState.FAILED, "failed (recorded)", error_line(state.error, 120))
+        if notes:
+            self.notify(f"{self.path.name}: {'; '.join(notes)}", severity="warning", timeout=8)
 
     def _fade_store(self) -> None:
         self._store_lit = self.store_table.fade()
@@ -588,10 +722,19 @@ class FlytApp(App[None]):
             return
         paused_at = session.paused_at  # read before draining: its record is then in the batch
         snapshots = session.snapshots
+        writer = self.writer
         if snapshots is None:
             session.pump(self.view.ingest)
-        else:  # the values kept at the writes are taken after the records: each has its own
+        elif writer is None:  # the values kept at the writes are taken after the records: each has its own
             session.pump(lambda records: self.view.ingest(records, snapshots.take()))
+        else:
+
+            def ingest_and_record(records: list[tuple[Any, ...]]) -> None:
+                kept = snapshots.take()
+                self.view.ingest(records, kept)
+                writer.feed(records, kept)
+
+            session.pump(ingest_and_record)
         due = self.view.take_due(time.monotonic(), urgent=paused_at is not None or session.finished)
         if due is not None:
             self._apply(due)
@@ -865,10 +1008,14 @@ class FlytApp(App[None]):
     # -- actions ---------------------------------------------------------------------------
     def action_run(self) -> None:
         """Run the flow from the start (stopping a run in progress)."""
+        if self._refuse_in_recording("running"):
+            return
         self._start_run("run")
 
     def action_step_phase(self) -> None:
         """Pause at the next checkpoint (starts a run paused at the first one when idle)."""
+        if self._refuse_in_recording("stepping (n)"):
+            return
         session = self._active_session()
         if session is not None:
             session.step_phase()
@@ -878,6 +1025,8 @@ class FlytApp(App[None]):
 
     def action_step_node(self) -> None:
         """Run to just before the next node's prep (starts a paused run when idle)."""
+        if self._refuse_in_recording("stepping (N)"):
+            return
         session = self._active_session()
         if session is not None:
             session.step_node()
@@ -887,6 +1036,8 @@ class FlytApp(App[None]):
 
     def action_continue_run(self) -> None:
         """Run on until a breakpoint or the end (starts a run when idle)."""
+        if self._refuse_in_recording("continuing"):
+            return
         session = self._active_session()
         if session is not None:
             session.resume()
@@ -896,6 +1047,8 @@ class FlytApp(App[None]):
 
     def action_toggle_breakpoint(self) -> None:
         """Toggle a breakpoint on the node under the cursor (pauses before its prep)."""
+        if self._refuse_in_recording("a breakpoint"):
+            return
         name = self.flow_tree.selected_node_name()
         if name is None:
             self.notify("select a node to set a breakpoint on", severity="warning")
@@ -906,6 +1059,8 @@ class FlytApp(App[None]):
 
     def action_conditional_breakpoint(self) -> None:
         """Set a breakpoint with a condition (and a phase) on the node under the cursor."""
+        if self._refuse_in_recording("a breakpoint"):
+            return
         from .screens.prompt import Prompt
 
         name = self.flow_tree.selected_node_name()
@@ -932,6 +1087,8 @@ class FlytApp(App[None]):
 
     def action_watch_key(self) -> None:
         """Pause at every write to the store key under the table's cursor (again: stop watching)."""
+        if self._refuse_in_recording("a watch (p shows who wrote a key)"):
+            return
         key = self.store_table.key_at_cursor()
         if key is None:
             self.notify("move the store table's cursor to a key to watch it", severity="warning")
@@ -949,6 +1106,8 @@ class FlytApp(App[None]):
 
     def action_break_on_errors(self) -> None:
         """Toggle pausing where a node is about to fail or fall back (its traceback shown)."""
+        if self._refuse_in_recording("breaking on errors"):
+            return
         kinds = set(self.points.break_on)
         turning_on = BreakOn.ERROR not in kinds
         if turning_on:
@@ -961,6 +1120,8 @@ class FlytApp(App[None]):
 
     def action_run_to_cursor(self) -> None:
         """Run until just before the prep of the node under the tree cursor."""
+        if self._refuse_in_recording("running to the cursor"):
+            return
         name = self.flow_tree.selected_node_name()
         if name is None:
             self.notify("select the node to run to", severity="warning")
@@ -974,6 +1135,8 @@ class FlytApp(App[None]):
 
     def action_step_out(self) -> None:
         """Run until the flow enclosing the paused node has finished."""
+        if self._refuse_in_recording("stepping out"):
+            return
         session = self._active_session()
         if session is None or session.paused_at is None:
             self.notify("step out works while the run is paused", severity="warning")
@@ -1050,6 +1213,8 @@ class FlytApp(App[None]):
 
     def action_edit_source(self) -> None:
         """Open the selected (or paused) node's phase in ``$EDITOR`` at its line; saving reloads."""
+        if self._refuse_in_recording("opening a node's source"):
+            return
         pause = self.flow_tree.pause
         key = pause.key if pause is not None else (item.key if (item := self.flow_tree.selected_item()) else None)
         sources = self._phase_sources(key)
@@ -1078,6 +1243,8 @@ class FlytApp(App[None]):
 
     def action_evaluate(self) -> None:
         """Evaluate an expression over shared, prep, exec_result and node while paused."""
+        if self._refuse_in_recording("evaluating"):
+            return
         from .screens.prompt import Prompt
 
         session = self._active_session()
@@ -1109,6 +1276,8 @@ class FlytApp(App[None]):
 
         session = self._active_session()
         key = self.store_table.key_at_cursor()
+        if self.travel.live and self._refuse_in_recording("editing a value (at a past step, enter edits for a fork)"):
+            return
         if not self.travel.live:  # the past: the edit is kept for a fork from this moment
             store = self.travel.store()
             if key is None or key not in store:
@@ -1128,6 +1297,8 @@ class FlytApp(App[None]):
 
     def action_add_key(self) -> None:
         """Add a store key while paused: ``KEY = JSON``."""
+        if self._refuse_in_recording("adding a key to a running store"):
+            return
         from .screens.prompt import Prompt
 
         session = self._active_session()
@@ -1143,6 +1314,8 @@ class FlytApp(App[None]):
 
     def action_delete_key(self) -> None:
         """Delete the store key under the table's cursor (while paused)."""
+        if self._refuse_in_recording("deleting a key of a running store"):
+            return
         session = self._active_session()
         key = self.store_table.key_at_cursor()
         if not self.travel.live and key is not None:
@@ -1330,6 +1503,9 @@ class FlytApp(App[None]):
         """Run again from the timeline cursor: the store as it was there plus your edits,
         the recorded prep or exec result where the fork skips them, the code as it is now."""
         travel = self.travel
+        if self.recording is not None:
+            self._offer_fork_from_recording()
+            return
         if self.entry is None:
             self.notify("no flow loaded", severity="warning")
             return
@@ -1355,6 +1531,51 @@ class FlytApp(App[None]):
             origin=origin,
         )
         self.notify(f"run {self.runs}: {origin} · {'/'.join(path[1:]) or path[0]} · {phase}")
+
+    def _offer_fork_from_recording(self) -> None:
+        """A fork needs the code: offer to open the recorded module (imported, so asked first)."""
+        from .screens.prompt import Prompt
+
+        head, travel = self.recording, self.travel
+        assert head is not None
+        cursor = travel.cursor
+        if cursor is None:
+            self.notify("move the timeline cursor to where the fork starts ([ { home), then R", severity="warning")
+            return
+        try:
+            travel.timeline.fork_point(cursor)
+        except LookupError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        module = head.module
+        if module is None or not module.is_file():
+            self.notify(
+                f"cannot fork: the recorded module ({module or 'unknown'}) is not on this machine, and a fork runs its code",
+                severity="error",
+                timeout=8,
+            )
+            return
+        moment = travel.timeline.moment(cursor)
+        question = (
+            f"A fork runs the flow's code: open {module} (it is imported) and fork from step {moment.step + 1} "
+            f"({moment.words})? enter: yes · escape: no"
+        )
+        self.push_screen(
+            Prompt(question, "yes"),
+            lambda answer: self._fork_from_recording(module, travel, cursor) if _yes(answer) else None,
+        )
+
+    def _fork_from_recording(self, module: Path, travel: Travel, cursor: int) -> None:
+        """Load the recorded module in place of the recording, then fork (``on_module_loaded``)."""
+        head = self.recording
+        assert head is not None
+        self._fork_after_load = (travel, cursor)
+        self._recording_before_fork = head
+        self.recording = None
+        self.path = module
+        self.load_options["attr"] = head.header.get("entry") or None
+        self.status.set_reload(f"opening {module.name} to fork", "yellow")
+        self._load(None)
 
     def action_stop(self) -> None:
         """Stop the run: cancels its Context, so waits and sleeps end at once."""
@@ -1466,6 +1687,10 @@ def _missing_from(flow: Any, path: tuple[str, ...]) -> str | None:
         if not is_iteration_marker(name) and name not in names:
             return f"node {name!r} is not in the flow any more (after the reload)"
     return None
+
+
+def _yes(answer: str | None) -> bool:
+    return answer is not None and answer.strip().lower() in ("y", "yes")
 
 
 def _node_label(event: Event) -> str:

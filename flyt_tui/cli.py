@@ -23,6 +23,7 @@ from flyt_engine import __version__
 from .core import exit_guard
 from .core.breakpoints import BreakOn, BreakpointError, Breakpoints, NodeBreakpoint
 from .core.loading import LoadError, check_path, parse_set_option, parse_target, read_store_file
+from .core.recording import SUFFIX, is_recording
 
 EXIT_OK, EXIT_FLOW_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -59,7 +60,7 @@ def _check_file(path: Path) -> None:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("target", metavar="FILE.py[:NAME]")
+@click.argument("target", metavar="FILE.py[:NAME] | FILE.flyt.jsonl")
 @click.option("--flow", "flow_name", metavar="NAME", help="The flow to open when the file has several.")
 @click.option(
     "--set",
@@ -97,6 +98,13 @@ def _check_file(path: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the final action and store as JSON (implies --headless).")
 @click.option("-v", "--verbose", is_flag=True, help="--headless: a line per node step, not only the summary.")
 @click.option("--mermaid", is_flag=True, help="Print the flow's graph as a Mermaid flowchart and exit.")
+@click.option(
+    "--record",
+    "record",
+    metavar="FILE.flyt.jsonl",
+    type=click.Path(path_type=Path),
+    help="Record the run into a bundle that `flyt-tui FILE.flyt.jsonl` reopens without the code.",
+)
 @click.version_option(__version__, "--version", "-V", prog_name="flyt-tui")
 def main(
     target: str,
@@ -111,12 +119,22 @@ def main(
     as_json: bool,
     verbose: bool,
     mermaid: bool,
+    record: Path | None,
 ) -> None:
     """Debug a Flyt flow: open FILE.py in the workbench (or run it with --headless).
 
     NAME picks a flow (a module attribute, or a create_*/build_* factory) when the file
-    holds several; without it a module-level `flow` is opened.
+    holds several; without it a module-level `flow` is opened. A FILE.flyt.jsonl (made with
+    --record) opens the recorded run read-only, without importing or running anything.
     """
+    if is_recording(target):
+        raise SystemExit(_recording(Path(target).absolute(), mermaid, headless or as_json, as_json))
+    if record is not None:
+        if not is_recording(record):
+            _fail(f"--record {record}: name the bundle FILE{SUFFIX}")
+        record = record.absolute()
+        if not record.parent.is_dir():
+            _fail(f"--record {record}: the folder {record.parent} does not exist")
     try:
         path, attr = parse_target(target)
     except LoadError as exc:
@@ -141,7 +159,7 @@ def main(
         raise SystemExit(_mermaid(path, attr, flow_name))
     if headless or as_json:
         points = _points(breakpoints, watches, break_on)
-        raise SystemExit(_headless(path, attr, flow_name, store_file, overrides, points, as_json, verbose))
+        raise SystemExit(_headless(path, attr, flow_name, store_file, overrides, points, as_json, verbose, record))
 
     from .app import FlytApp  # Textual is only needed here
 
@@ -155,6 +173,7 @@ def main(
         watches=watches,
         break_on=break_on,
         watch=not no_watch,
+        record=record,
     )
     app.guard_exit = _as_command  # the real command leaves in bounded time; a test's process must not
     if _as_command:
@@ -203,6 +222,7 @@ def _headless(
     breakpoints: Breakpoints | tuple[str, ...],
     as_json: bool,
     verbose: bool = False,
+    record: Path | None = None,
 ) -> int:
     from .core.loading import load_module
     from .headless import run_headless
@@ -216,9 +236,90 @@ def _headless(
             names = ", ".join(entry.name for entry in loaded.entries)
             _fail(f"{path.name} holds several flows ({names}); pick one with {path.name}:NAME or --flow NAME")
         entry = loaded.entries[0]
+        writer = None
+        if record is not None:
+            from .core.recording import start_recording
+
+            try:
+                writer = start_recording(record, entry.flow, loaded.initial_store, module=path, entry=entry.name)
+            except OSError as exc:
+                _fail(f"--record {record}: {exc.strerror or exc}")
         return run_headless(
-            entry.flow, loaded.initial_store, as_json=as_json, verbose=verbose, breakpoints=breakpoints, stdout=json_out
+            entry.flow,
+            loaded.initial_store,
+            as_json=as_json,
+            verbose=verbose,
+            breakpoints=breakpoints,
+            stdout=json_out,
+            record=writer,
         )
+
+
+def _recording(path: Path, mermaid: bool, headless: bool, as_json: bool) -> int:
+    """A FILE.flyt.jsonl target: the workbench opens it read-only; ``--mermaid`` prints its
+    graph; ``--headless``/``--json`` print how the recorded run ended. Nothing is run."""
+    from .core.recording_reader import RecordingError, read_head
+
+    try:
+        head = read_head(path)
+    except RecordingError as exc:
+        _fail(str(exc))
+    if mermaid:
+        from flyt_engine.graph import describe, to_mermaid
+
+        from .core.recording_reader import stand_in_flow
+
+        click.echo(to_mermaid(describe(stand_in_flow(head)[0])), nl=False)
+        return EXIT_OK
+    if headless:
+        return _recording_summary(head, as_json)
+    from .app import FlytApp
+
+    app = FlytApp(path, watch=False)
+    app.guard_exit = _as_command
+    if _as_command:
+        exit_guard.remember_terminal()
+    app.run()
+    if _as_command:
+        exit_guard.arm()
+    return app.return_code or EXIT_OK
+
+
+def _recording_summary(head: Any, as_json: bool) -> int:
+    """``--headless`` on a recording: how the recorded run ended, read through to its end."""
+    import json
+
+    from .core.format import error_line
+    from .core.jsonable import to_jsonable
+    from .core.recording_reader import RunReader
+
+    reader = RunReader(head)
+    for _batch in reader.batches():
+        pass
+    state = reader.state
+    error = error_line(state.error, 2000) if state.error is not None else None
+    if not state.ended:
+        error = "the recording ends before the run did (cut off, or still running)"
+    if as_json:
+        payload = {"action": state.action, "store": to_jsonable(state.store), "error": error, "steps": state.steps}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=True))
+    else:
+        click.echo(
+            f"{head.flow_name}: {state.steps} steps recorded; "
+            + (f"failed: {error}" if error else f"action {state.action!r}"),
+            err=True,
+        )
+        for key in sorted(state.store, key=str):
+            click.echo(f"{key} = {safe_text(state.store[key])}")
+    if state.garbage:
+        click.echo(f"flyt-tui: {state.garbage} unreadable line(s) skipped", err=True)
+    return EXIT_OK if error is None else EXIT_FLOW_FAILED
+
+
+def safe_text(value: Any) -> str:
+    from .core.format import safe_repr
+
+    return safe_repr(value, 200)
 
 
 @contextlib.contextmanager

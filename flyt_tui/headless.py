@@ -43,6 +43,7 @@ from .core.breakpoints import BreakOn, Breakpoints, Pause, Why
 from .core.format import error_line, safe_repr, traceback_text
 from .core.history import is_iteration_marker, will_retry
 from .core.jsonable import capped, to_jsonable
+from .core.recording import RecordingWriter
 from .core.session import ABANDON_AFTER, RunSession
 
 __all__ = ["FlowOutcome", "ProgressDisplay", "RunSummary", "run_headless", "to_jsonable"]
@@ -252,11 +253,14 @@ def run_observed(
     tick: float = TICK,
     points: Breakpoints | None = None,
     on_pause: Callable[[Event, Pause], None] | None = None,
+    record: RecordingWriter | None = None,
 ) -> tuple[FlowOutcome, RunSummary]:
     """Run ``flow`` in a ``RunSession`` (the workbench's own), draining its records into a
-    ``RunSummary`` and ``display`` at most every ``tick`` seconds. One Ctrl-C stops the run;
+    ``RunSummary`` and ``display`` at most every ``tick`` seconds (and into ``record``, the
+    bundle's writer, with the values as they were at each write). One Ctrl-C stops the run;
     a flow stuck in code that ignores cancellation is abandoned after ``ABANDON_AFTER``."""
-    session = RunSession(flow, initial, breakpoints=points or (), report_only=True)
+    session = RunSession(flow, initial, breakpoints=points or (), report_only=True, keep_values=record is not None)
+    snapshots = session.snapshots
     summary = RunSummary()
     stopped_at: list[Pause] = []
 
@@ -271,6 +275,8 @@ def run_observed(
     wanted = _SHOWN if verbose else _BARS
 
     def handle(records: list[tuple[Any, ...]]) -> None:
+        if record is not None and snapshots is not None:
+            record.feed(records, snapshots.take())
         kinds = summary.add(records)
         if verbose or any(kinds.get(kind) for kind in _BARS):  # most drains have nothing to draw
             display.apply(deque(materialize(r) for r in records if kind_of(r) in wanted))
@@ -311,11 +317,13 @@ def run_headless(
     breakpoints: Breakpoints | Sequence[str] = (),
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
+    record: RecordingWriter | None = None,
 ) -> int:
     """Run ``flow`` headless and report: exit code 0 on success, 1 when the flow failed.
 
     By default the report is a bounded summary (progress on a terminal, the result, the
-    counts, the first and last failures); ``verbose`` adds a line per node step."""
+    counts, the first and last failures); ``verbose`` adds a line per node step. With
+    ``record``, the run is streamed into that bundle (``core/recording.py``)."""
     err = Console(file=stderr if stderr is not None else sys.stderr, highlight=False, soft_wrap=True)
     out = stdout if stdout is not None else sys.stdout
     if isinstance(breakpoints, Breakpoints):
@@ -344,8 +352,12 @@ def run_headless(
     display = ProgressDisplay(progress, verbose=verbose)
     err.print(f"[bold]▶ {escape(flow.name)}[/]")
     with progress:
-        outcome, summary = run_observed(flow, initial, display, verbose=verbose, points=points, on_pause=report)
+        outcome, summary = run_observed(
+            flow, initial, display, verbose=verbose, points=points, on_pause=report, record=record
+        )
     _report(outcome, flow, err, summary)
+    if record is not None:
+        _close_recording(record, err)
     if as_json:
         payload = {
             "action": outcome.action,
@@ -357,6 +369,17 @@ def run_headless(
         _print_store(outcome.store, out)
     out.flush()
     return 0 if outcome.ok else 1
+
+
+def _close_recording(record: RecordingWriter, err: Console) -> None:
+    if not record.close():
+        err.print(
+            Text(f"⚠ the recording {record.path} is still being written; it is readable up to here", style="yellow")
+        )
+    elif record.error is not None:
+        err.print(Text(f"⚠ the recording {record.path} stopped: {error_line(record.error, 200)}", style="yellow"))
+    else:
+        err.print(Text(f"● recorded {record.steps} steps to {record.path}", style="dim"))
 
 
 class _StoppedAtError(Exception):

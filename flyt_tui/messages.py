@@ -10,6 +10,7 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from .core.loading import LoadedModule, LoadError
+    from .core.recording_reader import RecordingHead
     from .core.session import RunSession
 
 
@@ -41,3 +42,10 @@ class LoadFailed(Message):
 
     error: LoadError
     reloaded: bool
+
+
+@dataclass
+class RecordingOpened(Message):
+    """A recording's head was read: its run is played next."""
+
+    head: RecordingHead

@@ -210,6 +210,9 @@ def traceback_text(error: BaseException, max_chars: int = 6000, base: str | os.P
     Engine frames are left out (unless nothing else is left) and files under ``base``
     (the flow's directory) are shown relative to it.
     """
+    if getattr(type(error), "__module__", "") == "recorded":  # a RecordedError (tagged.py): its text as recorded
+        text = str(getattr(error, "traceback", "") or error_line(error))
+        return text if len(text) <= max_chars else _ELLIPSIS + text[-max_chars:]
     try:
         summary = traceback.TracebackException.from_exception(error)
         frames = [frame for frame in summary.stack if not frame.filename.startswith(_ENGINE_DIR)]

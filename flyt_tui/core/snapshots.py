@@ -20,7 +20,8 @@ Writes that never go through the store are invisible to all of this.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from enum import IntFlag
 from operator import is_
 from typing import Any
@@ -30,6 +31,8 @@ from typing import Any
 FULL_PREFIX_CHECK = 4096
 SAMPLE = 256
 PICKLE_LIMIT = 1 << 20  # bytes: a bigger pickle is not kept (the value is kept Live)
+
+_PAIR_WINDOW = 64  # how far into the kept values a write's own is looked for
 
 _IMMUTABLE = frozenset({int, float, complex, bool, str, bytes, type(None), tuple, frozenset, range})
 
@@ -180,3 +183,41 @@ class ValueSnapshots:
         batch = kept[:count]
         del kept[:count]
         return batch
+
+
+Kept = tuple[str, Any, Any, int]  # (key, the value written, what was kept of it, WriteFlag)
+
+
+class KeptPairing:
+    """Pairs each ``StoreChanged`` record with the value ``ValueSnapshots`` kept at its write.
+
+    Both arrive in write order, drained separately (``queue`` holds the kept values not
+    paired yet); a record's own kept value is the one with its key and the very object it
+    carries, usually the first in the queue (callers may test that inline, the hot case).
+    """
+
+    __slots__ = ("queue",)
+
+    def __init__(self) -> None:
+        self.queue: deque[Kept] = deque()
+
+    def extend(self, kept: Iterable[Kept]) -> None:
+        self.queue.extend(kept)
+
+    def pair(self, key: str, value: Any, deleted: bool) -> tuple[Any, int]:
+        """The kept value of this write and its flags; without one, the value itself,
+        marked live (``DELETED`` for a deletion)."""
+        queue = self.queue
+        if queue and (entry := queue[0])[1] is value and entry[0] == key:
+            queue.popleft()
+            return entry[2], entry[3]
+        for i, entry in enumerate(queue):
+            if entry[0] == key and entry[1] is value:
+                for _ in range(i + 1):  # writes kept before it had no record (before the run)
+                    queue.popleft()
+                return entry[2], entry[3]
+            if i >= _PAIR_WINDOW:
+                break
+        if deleted:
+            return None, WriteFlag.DELETED
+        return value, WriteFlag.LIVE

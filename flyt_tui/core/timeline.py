@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum
@@ -37,10 +36,9 @@ from flyt_engine.events import (
     run_id_of,
 )
 
-from .snapshots import WriteFlag, thaw
+from .snapshots import Kept, KeptPairing, WriteFlag, thaw
 
 KEYFRAME_EVERY = 1024  # writes between two full copies of the store
-_PAIR_WINDOW = 64  # how far into the kept values a write's own is looked for
 
 Record = tuple[Any, ...]
 
@@ -171,7 +169,7 @@ class Timeline:
         # id(record header) -> its node step, while the step runs (records of one step share
         # one header tuple, alive while they are: an id is not reused before the step ends)
         self._by_header: dict[int, int] = {}
-        self._kept: deque[tuple[str, Any, Any, int]] = deque()
+        self._pairing = KeptPairing()  # the values the writes kept (snapshots.py)
         self.ended = False
 
     def __len__(self) -> int:
@@ -196,7 +194,7 @@ class Timeline:
             self.keys.append(key)
         return found
 
-    def ingest(self, records: Iterable[Record], kept: Iterable[tuple[str, Any, Any, int]] = ()) -> None:
+    def ingest(self, records: Iterable[Record], kept: Iterable[Kept] = ()) -> None:
         """Fold drained records (and the values their writes kept, ``ValueSnapshots.take``).
 
         The hot loop of the workbench's UI thread while a run streams: records are read by
@@ -204,7 +202,7 @@ class Timeline:
         identity of the header tuple their records share, and the columns' ``append`` and
         the marks are bound to locals.
         """
-        self._kept.extend(kept)
+        self._pairing.extend(kept)
         batch = records if isinstance(records, list) else list(records)
         if not batch:
             return
@@ -299,12 +297,12 @@ class Timeline:
 
     def _write(self, record: Record, step: int) -> None:
         key, value, deleted = record[3], record[4], record[5]
-        kept = self._kept
+        kept = self._pairing.queue
         if kept and (entry := kept[0])[1] is value and entry[0] == key:  # the usual case: in order
             kept.popleft()
             kept_value, flags = entry[2], entry[3]
         else:
-            kept_value, flags = self._pair(key, value, deleted)
+            kept_value, flags = self._pairing.pair(key, value, deleted)
         index = len(self.write_cp)
         if index - self.keyframe_at[-1] >= KEYFRAME_EVERY and index - self.keyframe_at[-1] >= len(self._state):
             self.keyframes.append(dict(self._state))  # amortized: at most one entry per write
@@ -331,21 +329,6 @@ class Timeline:
             self._state.pop(key, None)
         else:
             self._state[key] = kept_value
-
-    def _pair(self, key: str, value: Any, deleted: bool) -> tuple[Any, int]:
-        """The kept value of this write (what ``ValueSnapshots`` saw at the write), found by
-        identity in the kept queue; without one, the value itself, marked live."""
-        kept = self._kept
-        for i, entry in enumerate(kept):
-            if entry[0] == key and entry[1] is value:
-                for _ in range(i + 1):  # writes kept before it had no record (before the run)
-                    kept.popleft()
-                return entry[2], entry[3]
-            if i >= _PAIR_WINDOW:
-                break
-        if deleted:
-            return None, WriteFlag.DELETED
-        return value, WriteFlag.LIVE
 
     # -- reading ----------------------------------------------------------------------------
     def step_of(self, index: int) -> int:

@@ -1,0 +1,242 @@
+"""Recorded runs: every sample recorded and read back gives the same timeline (steps,
+checkpoints, the store at every checkpoint, errors), and bad bundles are refused or read
+as far as they go, with a clear word."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import flow_path
+
+from flyt_engine import Flow, Node
+from flyt_tui.app import fresh_store
+from flyt_tui.core.format import error_line
+from flyt_tui.core.loading import load_module
+from flyt_tui.core.recording import VERSION, start_recording
+from flyt_tui.core.recording_reader import RecordingError, RunReader, read_head, stand_in_flow
+from flyt_tui.core.session import RunSession
+from flyt_tui.core.tagged import encode
+from flyt_tui.core.timeline import Timeline
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_flows"
+SAMPLE_FILES = sorted(p for p in SAMPLES.glob("*.py"))
+TEST_FLOWS = [
+    "basic",
+    "batches",
+    "failing",
+    "nested",
+    "nested_values",
+    "retries",
+    "weird",
+    "flaky_batch",
+    "async_steps",
+]
+
+
+@pytest.fixture(autouse=True)
+def _keep_cwd_and_path():
+    cwd, path = os.getcwd(), sys.path[:]
+    yield
+    os.chdir(cwd)
+    sys.path[:] = path
+
+
+def record(path: Path, bundle: Path) -> Timeline:
+    """Run the module's flow as the workbench does, feeding a live timeline and a writer
+    from the same drains; return the live timeline once the bundle is closed."""
+    loaded = load_module(path)
+    entry = loaded.entries[0]
+    initial = loaded.initial_store
+    session = RunSession(entry.flow, keep_values=True, prepare=lambda: fresh_store(initial))  # as the app runs it
+    live = Timeline(loaded.initial_store)
+    writer = start_recording(bundle, entry.flow, loaded.initial_store, module=path, entry=entry.name)
+    snapshots = session.snapshots
+    assert snapshots is not None
+
+    def handle(records: list) -> None:
+        kept = snapshots.take()
+        live.ingest(records, kept)
+        writer.feed(records, kept)
+
+    session.start("run")
+    while not session.wait(0.02):
+        session.pump(handle)
+    session.pump(handle)
+    assert writer.close()
+    assert writer.error is None
+    return live
+
+
+def read_back(bundle: Path) -> tuple[Timeline, RunReader]:
+    head = read_head(bundle)
+    _flow, ids = stand_in_flow(head)
+    reader = RunReader(head, ids)
+    replay = Timeline(head.store)
+    for records, kept in reader.batches(lines_per_batch=7):  # small batches: steps cut across them
+        replay.ingest(records, kept)
+    return replay, reader
+
+
+def same_timeline(live: Timeline, replay: Timeline) -> None:
+    assert len(replay) == len(live) > 0
+    assert list(replay.marks) == list(live.marks)
+    assert [replay.paths[i] for i in replay.step_path] == [live.paths[i] for i in live.step_path]
+    for index in range(len(live)):
+        assert encode(replay.store_at(index)) == encode(live.store_at(index)), f"store at checkpoint {index}"
+        assert replay.moment(index).words == live.moment(index).words
+        detail = live.details.get(index)
+        if isinstance(detail, tuple) and detail and isinstance(detail[-1], BaseException):
+            assert error_line(replay.details[index][-1]) == error_line(detail[-1])
+    # prep and exec results are kept live on screen but recorded as they were when written:
+    # compared where they cannot have changed since
+    for step in range(live.steps):
+        for live_result, replayed in (
+            (live.step_prep[step], replay.step_prep[step]),
+            (live.step_exec[step], replay.step_exec[step]),
+        ):
+            if type(live_result) in (int, float, str, bool, type(None)):
+                assert replayed == live_result
+
+
+@pytest.mark.parametrize("path", SAMPLE_FILES, ids=lambda p: p.stem)
+def test_every_sample_round_trips(path: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / f"{path.stem}.flyt.jsonl"
+    live = record(path, bundle)
+    replay, reader = read_back(bundle)
+    same_timeline(live, replay)
+    assert reader.state.ended and reader.state.garbage == 0 and not reader.state.cut
+
+
+@pytest.mark.parametrize("name", TEST_FLOWS)
+def test_test_flows_round_trip(name: str, tmp_path: Path) -> None:
+    bundle = tmp_path / f"{name}.flyt.jsonl"
+    live = record(flow_path(name), bundle)
+    replay, reader = read_back(bundle)
+    same_timeline(live, replay)
+    assert reader.state.ended
+
+
+def test_a_failed_run_is_read_as_failed(tmp_path: Path) -> None:
+    bundle = tmp_path / "failing.flyt.jsonl"
+    record(flow_path("failing"), bundle)
+    _, reader = read_back(bundle)
+    assert reader.state.ended
+    assert reader.state.error is not None
+    assert "boom" in error_line(reader.state.error) or error_line(reader.state.error)
+
+
+class _Grow(Node):
+    def post(self, ctx, shared, prep, exec_result):
+        items = shared.get("items") or []
+        items.append(len(items))
+        shared.set("items", items)  # the same list, appended in place
+        return "again" if len(items) < 300 else "done"
+
+
+def test_a_list_appended_in_place_is_kept_as_it_was_and_small(tmp_path: Path) -> None:
+    node = _Grow(name="grow")
+    node.then("again", node)
+    flow = Flow(node, name="grow_flow")
+    module = tmp_path / "grow.py"
+    module.write_text(
+        "from test_recording import _Grow\nfrom flyt_engine import Flow\n"
+        "node = _Grow(name='grow')\nnode.then('again', node)\nflow = Flow(node, name='grow_flow')\n"
+    )
+    del flow
+    bundle = tmp_path / "grow.flyt.jsonl"
+    live = record(module, bundle)
+    replay, _ = read_back(bundle)
+    same_timeline(live, replay)
+    first_write = next(i for i in range(len(replay)) if replay.moment(i).words.endswith("write items"))
+    assert replay.store_at(first_write)["items"] == [0]
+    assert replay.store_at(len(replay) - 1)["items"] == list(range(300))
+    # each write records only what was appended, not the whole list again
+    assert bundle.stat().st_size < 300 * 120
+
+
+def test_the_module_is_not_imported_when_reading(tmp_path: Path) -> None:
+    module = tmp_path / "sentinel_flow.py"
+    module.write_text(
+        "from flyt_engine import Flow, Node\n"
+        "class Step(Node):\n    def exec(self, ctx, prep):\n        return 1\n"
+        "flow = Flow(Step(name='step'), name='sentinel')\n"
+    )
+    bundle = tmp_path / "sentinel.flyt.jsonl"
+    record(module, bundle)
+    module.write_text("raise SystemExit('this module must never be imported by a reader')\n")
+    for name in [n for n in sys.modules if "sentinel_flow" in n]:
+        del sys.modules[name]
+    replay, reader = read_back(bundle)
+    assert reader.state.ended and replay.steps == 2
+    assert not any("sentinel_flow" in name for name in sys.modules)
+
+
+# -- bad bundles ------------------------------------------------------------------------------------
+def test_not_a_bundle_is_refused_with_the_reason(tmp_path: Path) -> None:
+    text = tmp_path / "notes.flyt.jsonl"
+    text.write_text("hello world\n")
+    with pytest.raises(RecordingError, match="not a flyt recording"):
+        read_head(text)
+    other = tmp_path / "other.flyt.jsonl"
+    other.write_text(json.dumps({"format": "something-else"}) + "\n")
+    with pytest.raises(RecordingError, match="not a flyt recording"):
+        read_head(other)
+    empty = tmp_path / "empty.flyt.jsonl"
+    empty.write_text("")
+    with pytest.raises(RecordingError, match="empty"):
+        read_head(empty)
+    with pytest.raises(RecordingError, match="cannot open"):
+        read_head(tmp_path / "missing.flyt.jsonl")
+
+
+def test_a_newer_major_version_is_refused(tmp_path: Path) -> None:
+    bundle = tmp_path / "etl.flyt.jsonl"
+    record(flow_path("basic"), bundle)
+    lines = bundle.read_text().splitlines()
+    head = json.loads(lines[0])
+    head["version"] = f"{int(VERSION.split('.')[0]) + 1}.0"
+    bundle.write_text("\n".join([json.dumps(head), *lines[1:]]) + "\n")
+    with pytest.raises(RecordingError, match="newer than this flyt-tui reads"):
+        read_head(bundle)
+    head["version"] = VERSION.split(".")[0] + ".99"  # a newer minor is read
+    bundle.write_text("\n".join([json.dumps(head), *lines[1:]]) + "\n")
+    read_head(bundle)
+
+
+def test_a_bundle_cut_in_the_middle_reads_up_to_the_cut(tmp_path: Path) -> None:
+    bundle = tmp_path / "retries.flyt.jsonl"
+    live = record(flow_path("retries"), bundle)
+    data = bundle.read_bytes()
+    cut = tmp_path / "cut.flyt.jsonl"
+    cut.write_bytes(data[: int(len(data) * 0.7)])
+    replay, reader = read_back(cut)
+    assert not reader.state.ended
+    assert 0 < len(replay) < len(live)
+    assert list(replay.marks) == list(live.marks)[: len(replay)]
+
+
+def test_a_line_of_garbage_in_the_middle_is_skipped_and_counted(tmp_path: Path) -> None:
+    bundle = tmp_path / "basic.flyt.jsonl"
+    live = record(flow_path("nested"), bundle)
+    lines = bundle.read_text().splitlines()
+    middle = len(lines) // 2
+    spoiled = tmp_path / "spoiled.flyt.jsonl"
+    spoiled.write_text("\n".join([*lines[:middle], "{{{ not json", '["x", "y"]', *lines[middle:]]) + "\n")
+    replay, reader = read_back(spoiled)
+    assert reader.state.garbage == 2
+    assert reader.state.ended
+    assert len(replay) == len(live)
+
+
+def test_hostile_values_are_recorded_as_text(tmp_path: Path) -> None:
+    bundle = tmp_path / "weird.flyt.jsonl"
+    record(flow_path("weird"), bundle)
+    replay, _ = read_back(bundle)
+    store = replay.store_at(len(replay) - 1)
+    assert "no repr" in repr(store["unprintable"]) or "repr raised" in repr(store["unprintable"])
+    assert isinstance(store["huge_list"], list) and len(store["huge_list"]) <= 1001
+    assert bundle.stat().st_size < 5_000_000  # the 5 MB blob and the million items were capped

@@ -34,6 +34,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "async_step",
     ),
     "timeline_rows": ("tt_overhead", "tt_step_observed", "tt_memory", "tt_memory_list", "tt_seek", "fork_latency"),
+    "recording_rows": ("record_overhead", "record_size", "reopen"),
 }
 ROOT = Path(__file__).resolve().parent.parent
 

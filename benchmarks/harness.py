@@ -58,6 +58,9 @@ BARS: dict[str, Bar] = {
     "tt_memory_list": Bar(1.0, "≤300 B per step (a list appended every step)", "B/step", "bar"),
     "tt_seek": Bar(1.0, "≤1 ms for the store at any step of 1M", "ms", "bar"),
     "fork_latency": Bar(1.0, "≤50 ms from R to the fork's first event", "ms", "bar"),
+    "record_overhead": Bar(1.3, "≤1.3× the observed run without recording", "µs/step", "observed, not recorded"),
+    "record_size": Bar(1.0, "≤100 B per node step (scalar writes)", "B/step", "bar"),
+    "reopen": Bar(1.0, "≤0.5 s to the first screen of a 1M-step bundle", "s", "bar"),
 }
 
 # Absolute rows: the bar itself is the baseline.
@@ -70,6 +73,8 @@ ABSOLUTE: dict[str, float] = {
     "tt_memory_list": 300.0,
     "tt_seek": 1.0,
     "fork_latency": 50.0,
+    "record_size": 100.0,
+    "reopen": 0.5,
 }
 
 

@@ -559,8 +559,8 @@ class FlytApp(App[None]):
         if self._newest.run:
             self.past_runs = [*self.past_runs[-(KEEP_RUNS - 1) :], self._newest]
         self.session = session
-        self._start_writer(session, initial)
         self.runs += 1
+        self._start_writer(session, initial)
         self._shown_pause = None
         self._reset_run_view(initial)
         self.travel = self._newest = Travel(self.view.timeline, run=self.runs, origin=origin)

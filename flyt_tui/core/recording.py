@@ -56,7 +56,7 @@ from flyt_engine.events import (
 from flyt_engine.graph import Graph
 
 from .snapshots import Kept, KeptPairing, Prefix, WriteFlag, thaw
-from .tagged import TAG, encode, encode_error
+from .tagged import TAG, TEXT_LIMIT, encode, encode_error
 
 FORMAT = "flyt-recording"
 VERSION = "1.0"  # major.minor: a reader refuses a newer major, reads any minor
@@ -64,6 +64,8 @@ SUFFIX = ".flyt.jsonl"
 PHASES = ("prep", "exec", "post")
 _PHASE_CODE = {"prep": 0, "exec": 1, "post": 2}
 _DELETED = int(WriteFlag.DELETED)
+_SAFE = 1 << 53  # ints JSON readers keep exactly
+_TEXT = TEXT_LIMIT
 
 Record = tuple[Any, ...]
 
@@ -122,20 +124,45 @@ class _Encoder:
         self._lists: dict[str, tuple[list[Any], int]] = {}  # key -> (shadow, length) last written
         self.pairing = KeptPairing()
         self._post_result: Any = None
+        self._by_head: dict[int, tuple[tuple[Any, ...], int]] = {}  # id(header) -> (header, path id)
 
     def lines(self, records: list[Record], out: list[Any]) -> None:
-        """Append the lines of ``records`` to ``out`` (JSON-ready objects)."""
-        line: list[Any] | None = None
+        """Append the lines of ``records`` to ``out`` (JSON-ready objects).
+
+        The writer's hot loop: phase starts, phase ends and store writes of the step on the
+        line (nearly every record) are handled inline; the rest goes through ``_op``."""
+        line: list[Any] = []
         current: Any = None
         by_header = self._by_header
+        phase_code = _PHASE_CODE
+        t0 = self.t0
         for record in records:
             kind = record[0]
             head = record[1]
-            t = record[2]
-            if self.t0 is None:
-                self.t0 = t
+            if head is current:
+                if kind is PhaseStarted:
+                    line.append(phase_code[record[3]])
+                    continue
+                if kind is PhaseFinished:
+                    result = record[4]
+                    duration = int(record[5] * 1e6 + 0.5)
+                    if record[3] == "post":
+                        self._post_result = result
+                    if result is None:
+                        line.append(["f", duration])
+                    else:
+                        plain = type(result)
+                        if not ((plain is str and len(result) <= _TEXT) or (plain is int and -_SAFE < result < _SAFE)):
+                            result = encode(result)
+                        line.append(["f", duration, result])
+                    continue
+                if kind is StoreChanged:
+                    line.append(self._write(record))
+                    continue
+            if t0 is None:
+                t0 = self.t0 = record[2]
             if kind is RunStarted or kind is RunFinished:
-                line = current = None
+                current = None
                 out.append(self._run_line(record))
                 continue
             if kind is NodeStarted:  # a new step (a node's visits share one header: never by header alone)
@@ -143,16 +170,16 @@ class _Encoder:
                 self.steps += 1
                 by_header[id(head)] = step
                 current = head
-                line = [step, _us(t - self.t0), self._path_id(head[1], head[3], out)]
+                line = [step, int((record[2] - t0) * 1e6 + 0.5), self._path_id(head, out)]
                 out.append(line)
                 continue
-            if head is not current or line is None:
+            if head is not current:
                 current = head
                 running = by_header.get(id(head))
                 if running is None:
-                    line = [-1, _us(t - self.t0), self._path_id(head[1], head[3], out), head[3]]
+                    line = [-1, int((record[2] - t0) * 1e6 + 0.5), self._path_id(head, out), head[3]]
                 else:
-                    line = [running, _us(t - self.t0)]
+                    line = [running, int((record[2] - t0) * 1e6 + 0.5)]
                 out.append(line)
             op = self._op(kind, record)
             if op is not None:
@@ -160,11 +187,18 @@ class _Encoder:
             if kind is NodeFinished or kind is NodeFailed:
                 by_header.pop(id(head), None)
 
-    def _path_id(self, path: tuple[str, ...], node_id: int, out: list[Any]) -> int:
+    def _path_id(self, head: tuple[Any, ...], out: list[Any]) -> int:
+        """The id of the header's path (a table line the first time it is seen); looked up
+        by the header's identity first, as headers are reused for every visit of a node."""
+        cached = self._by_head.get(id(head))
+        if cached is not None and cached[0] is head:
+            return cached[1]
+        path = head[1]
         found = self.paths.get(path)
         if found is None:
             found = self.paths[path] = len(self.paths)
-            out.append({"path": found, "names": list(path), "node": node_id})
+            out.append({"path": found, "names": list(path), "node": head[3]})
+        self._by_head[id(head)] = (head, found)
         return found
 
     def _run_line(self, record: Record) -> dict[str, Any]:
@@ -219,6 +253,12 @@ class _Encoder:
         if queue_ and (entry := queue_[0])[1] is value and entry[0] == key:
             queue_.popleft()
             kept, flags = entry[2], entry[3]
+            if not flags and not deleted:  # the usual case: a plain value, kept as it is
+                plain = type(kept)
+                if (plain is int and -_SAFE < kept < _SAFE) or (plain is str and len(kept) <= _TEXT):
+                    if key in self._lists:
+                        del self._lists[key]
+                    return ["w", key, kept]
         else:
             kept, flags = self.pairing.pair(key, value, deleted)
         flags = int(flags)
@@ -343,11 +383,29 @@ class RecordingWriter:
         self.lines_written += len(lines)
 
 
-_json_encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
+def _make_dumps() -> Any:
+    """A one-line JSON encoder made once (``JSONEncoder.encode`` builds one per call)."""
+    try:
+        from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
+    except ImportError:  # no C accelerator: the plain encoder
+        c_make_encoder = None
+    if c_make_encoder is None:
+        encoder = json.JSONEncoder(separators=(",", ":"), allow_nan=False, check_circular=False)
+        return encoder.encode
+
+    def refuse(value: Any) -> Any:
+        raise TypeError(f"{type(value).__name__} is not JSON")
+
+    fast = c_make_encoder(None, refuse, encode_basestring_ascii, None, ":", ",", False, False, False)
+    join = "".join
+    return lambda line: join(fast(line, 0))
+
+
+_encode_line = _make_dumps()
 
 
 def _dumps(line: Any) -> str:
     try:
-        return _json_encoder.encode(line)
+        return _encode_line(line)
     except (TypeError, ValueError, RecursionError) as exc:  # an encoder gap: say so rather than lose the line
         return json.dumps({"unwritable": f"{type(exc).__name__}: {exc}"[:500]})

@@ -331,6 +331,7 @@ def test_interactive_mode_builds_the_app_with_the_options(tmp_path, fake_app):
             "watches": (),
             "break_on": (),
             "watch": True,
+            "record": None,
             "ran": True,
         }
     ]
@@ -451,3 +452,61 @@ def test_headless_runs_an_async_flow_and_breaks_on_its_error():
     stops = invoke("--headless", "--json", path, "--set", "fail=true", "--break-on", "error")
     assert stops.exit_code == 1
     assert "⏸ paused: check failed in post" in stops.stderr and "ValueError: the async bug" in stops.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# Recorded runs: --record, and a FILE.flyt.jsonl target
+# ---------------------------------------------------------------------------------------
+COUNTER = """
+    from flyt_engine import Flow, Node
+
+    class Count(Node):
+        def post(self, ctx, shared, prep_result, exec_result):
+            shared["n"] = shared.get("n", 0) + 1
+            return "again" if shared["n"] < 5 else "done"
+
+    count = Count(name="count")
+    count.then("again", count)
+    flow = Flow(count, name="counter")
+"""
+
+
+def test_record_headless_then_reopen_headless_and_as_mermaid(tmp_path, fake_app):
+    path = write(tmp_path, "counter.py", COUNTER)
+    bundle = tmp_path / "run.flyt.jsonl"
+    result = invoke("--headless", path, "--record", bundle)
+    assert result.exit_code == 0, result.output
+    assert "recorded" in result.stderr and str(bundle) in result.stderr
+    again = invoke("--json", bundle)
+    assert again.exit_code == 0, again.output
+    payload = json.loads(again.stdout)
+    assert payload["action"] == "done" and payload["store"] == {"n": 5} and payload["steps"] == 6
+    mermaid = invoke("--mermaid", bundle)
+    assert mermaid.exit_code == 0
+    assert mermaid.stdout.startswith("flowchart TD") and '"count"' in mermaid.stdout and '"again"' in mermaid.stdout
+    assert fake_app == []  # nothing opened the workbench
+    invoke(bundle)
+    assert fake_app[0]["path"] == bundle and fake_app[0]["watch"] is False
+
+
+def test_record_names_and_bad_bundles_are_usage_errors(tmp_path, fake_app):
+    path = write(tmp_path, "counter.py", COUNTER)
+    wrong = invoke("--headless", path, "--record", tmp_path / "run.json")
+    assert wrong.exit_code == 2 and "FILE.flyt.jsonl" in wrong.stderr
+    nowhere = invoke("--headless", path, "--record", tmp_path / "absent" / "run.flyt.jsonl")
+    assert nowhere.exit_code == 2 and "does not exist" in nowhere.stderr
+    junk = write(tmp_path, "junk.flyt.jsonl", "not json at all\n")
+    for args in ([junk], ["--headless", junk], ["--mermaid", junk]):
+        result = invoke(*args)
+        assert result.exit_code == 2, args
+        assert "not a flyt recording" in result.stderr
+    assert fake_app == []
+
+
+def test_a_failed_run_recorded_reopens_as_failed(tmp_path):
+    path = write(tmp_path, "failing.py", FAILING)
+    bundle = tmp_path / "fail.flyt.jsonl"
+    assert invoke("--headless", path, "--record", bundle).exit_code == 1
+    result = invoke("--headless", bundle)
+    assert result.exit_code == 1
+    assert "failed" in result.stderr

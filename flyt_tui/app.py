@@ -149,6 +149,7 @@ class FlytApp(App[None]):
         watch: bool = True,
         stable_output: bool | None = None,
         record: str | Path | None = None,
+        otel: str | None = None,
     ) -> None:
         super().__init__()
         self.path = Path(path)
@@ -157,7 +158,10 @@ class FlytApp(App[None]):
         self.recording: RecordingHead | None = None
         self.record_path = Path(record) if record is not None else None
         self.writer: RecordingWriter | None = None
+        self.otel_target = otel  # --otel: each run's spans go there (core/otel.py)
+        self.spans: Any = None  # the SpanBuilder of the run going on
         self._fork_after_load: tuple[Travel, int] | None = None
+        self.recorded: dict[int, Path] = {}  # run number -> the bundle --record wrote it to
         self._recording_before_fork: RecordingHead | None = None
         self.load_options: dict[str, Any] = {
             "attr": attr,
@@ -347,6 +351,8 @@ class FlytApp(App[None]):
         self.travel = self._newest = Travel(self.view.timeline, run=self.runs)
         self.timeline_strip.show(self.travel)
         self.status.set_state(ViewState.RUNNING, "reading the recording")
+        wall = head.header.get("wall")
+        self._start_spans(wall if isinstance(wall, (int, float)) else None)
         self._ticker.resume()
         self._run(session, None, "run")
 
@@ -576,6 +582,7 @@ class FlytApp(App[None]):
         from .core.recording import SUFFIX, start_recording
 
         self.writer = None
+        self._start_spans()
         if self.record_path is None or self.entry is None:
             return
         path = self.record_path
@@ -583,8 +590,28 @@ class FlytApp(App[None]):
             path = path.with_name(f"{path.name.removesuffix(SUFFIX)}.{self.runs}{SUFFIX}")
         try:
             self.writer = start_recording(path, session.flow, initial, module=self.path, entry=self.entry.name)
+            self.recorded[self.runs] = path
         except OSError as exc:
             self.notify(f"cannot record to {path}: {exc.strerror or exc}", severity="error", timeout=8)
+
+    def _start_spans(self, wall_start: float | None = None) -> None:
+        """With ``--otel``: a SpanBuilder for this run (its spans exported as it goes)."""
+        self.spans = None
+        if self.otel_target is None or self.entry is None:
+            return
+        from .core.otel import SpanBuilder, make_exporter
+
+        try:
+            self.spans = SpanBuilder(
+                make_exporter(self.otel_target), service=self.entry.flow.name, wall_start=wall_start
+            )
+        except Exception as exc:  # the extra missing, a file that cannot be written
+            self.notify(f"OpenTelemetry export is off: {error_line(exc, 160)}", severity="error", timeout=8)
+
+    @work(thread=True, group="record", exit_on_error=False)
+    def _close_spans(self, spans: Any) -> None:
+        spans.close()
+        self.notify(spans.summary(), severity="warning" if spans.dropped or spans.error else "information", timeout=5)
 
     @work(thread=True, group="record", exit_on_error=False)
     def _close_writer(self, writer: RecordingWriter) -> None:
@@ -645,6 +672,9 @@ class FlytApp(App[None]):
         if self.writer is not None:
             self._close_writer(self.writer)
             self.writer = None
+        if self.spans is not None:
+            self._close_spans(self.spans)
+            self.spans = None
         self.flow_tree.set_pause(None)
         self._shown_pause = None
         state = str(getattr(session.state, "value", session.state))
@@ -723,7 +753,18 @@ class FlytApp(App[None]):
         paused_at = session.paused_at  # read before draining: its record is then in the batch
         snapshots = session.snapshots
         writer = self.writer
-        if snapshots is None:
+        spans = self.spans
+        if spans is not None:
+
+            def ingest_and_trace(records: list[tuple[Any, ...]]) -> None:
+                kept = snapshots.take() if snapshots is not None else ()
+                self.view.ingest(records, kept)
+                if writer is not None:
+                    writer.feed(records, kept)
+                spans.feed(records)
+
+            session.pump(ingest_and_trace)
+        elif snapshots is None:
             session.pump(self.view.ingest)
         elif writer is None:  # the values kept at the writes are taken after the records: each has its own
             session.pump(lambda records: self.view.ingest(records, snapshots.take()))
@@ -1577,6 +1618,62 @@ class FlytApp(App[None]):
         self.status.set_reload(f"opening {module.name} to fork", "yellow")
         self._load(None)
 
+    def action_save_run(self) -> None:
+        """Save the run on show as a ``.flyt.jsonl`` bundle (the palette's "Save this run")."""
+        from .screens.prompt import Prompt
+
+        travel = self.travel
+        if not len(travel.timeline):
+            self.notify("no run to save yet: run the flow (r) first", severity="warning")
+            return
+        if travel is self._newest and self._run_active():
+            self.notify("the run is still going: save it once it ends (x stops it)", severity="warning")
+            return
+        stem = self.path.name.removesuffix(".flyt.jsonl").removesuffix(".py")
+        default = Path.cwd() / f"{stem}.run{travel.run}.flyt.jsonl"
+        self.push_screen(
+            Prompt(
+                "Save this run as (a FILE.flyt.jsonl that flyt-tui reopens without the code)",
+                str(default),
+                check=_check_bundle_name,
+            ),
+            lambda text: self._saved_as(travel, text),
+        )
+
+    def _saved_as(self, travel: Travel, text: str | None) -> None:
+        if text:
+            self._save_run(travel, Path(text).expanduser())
+
+    @work(thread=True, group="record", exit_on_error=False)
+    def _save_run(self, travel: Travel, target: Path) -> None:
+        """Write the bundle: a copy of what --record (or the recording opened) wrote, else the
+        run made again from its timeline (no durations: the timeline does not keep them)."""
+        import shutil
+
+        from .core.recording import start_recording
+        from .core.timeline_export import timeline_records
+
+        source = self.path if self.recording is not None else self.recorded.get(travel.run)
+        try:
+            if source is not None and source.is_file():
+                if source.resolve() != target.resolve():
+                    shutil.copyfile(source, target)
+            else:
+                entry = self.entry
+                if entry is None:
+                    raise RuntimeError("no flow is loaded")
+                flow = entry.flow
+                writer = start_recording(target, flow, travel.timeline.initial, module=self.path, entry=entry.name)
+                for records, kept in timeline_records(travel.timeline, (flow.name,), id(flow)):
+                    writer.feed(records, kept)
+                writer.close(60)
+                if writer.error is not None:
+                    raise writer.error
+        except Exception as exc:
+            self.notify(f"could not save the run: {error_line(exc, 160)}", severity="error", timeout=8)
+            return
+        self.notify(f"run {travel.run} saved to {target}", timeout=6)
+
     def action_stop(self) -> None:
         """Stop the run: cancels its Context, so waits and sleeps end at once."""
         session = self._active_session()
@@ -1686,6 +1783,16 @@ def _missing_from(flow: Any, path: tuple[str, ...]) -> str | None:
     for name in path[1:]:
         if not is_iteration_marker(name) and name not in names:
             return f"node {name!r} is not in the flow any more (after the reload)"
+    return None
+
+
+def _check_bundle_name(text: str) -> str | None:
+    """Why ``text`` cannot name a bundle to save, or ``None``."""
+    path = Path(text).expanduser()
+    if not text.endswith(".flyt.jsonl"):
+        return "name it FILE.flyt.jsonl"
+    if not path.parent.is_dir():
+        return f"the folder {path.parent} does not exist"
     return None
 
 

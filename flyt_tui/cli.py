@@ -105,6 +105,12 @@ def _check_file(path: Path) -> None:
     type=click.Path(path_type=Path),
     help="Record the run into a bundle that `flyt-tui FILE.flyt.jsonl` reopens without the code.",
 )
+@click.option(
+    "--otel",
+    "otel",
+    metavar="console|otlp|FILE.jsonl",
+    help="Export the run (or the recording) as OpenTelemetry spans (needs the [otel] extra).",
+)
 @click.version_option(__version__, "--version", "-V", prog_name="flyt-tui")
 def main(
     target: str,
@@ -120,6 +126,7 @@ def main(
     verbose: bool,
     mermaid: bool,
     record: Path | None,
+    otel: str | None,
 ) -> None:
     """Debug a Flyt flow: open FILE.py in the workbench (or run it with --headless).
 
@@ -127,8 +134,10 @@ def main(
     holds several; without it a module-level `flow` is opened. A FILE.flyt.jsonl (made with
     --record) opens the recorded run read-only, without importing or running anything.
     """
+    if otel is not None:
+        otel = _check_otel(otel)
     if is_recording(target):
-        raise SystemExit(_recording(Path(target).absolute(), mermaid, headless or as_json, as_json))
+        raise SystemExit(_recording(Path(target).absolute(), mermaid, headless or as_json, as_json, otel))
     if record is not None:
         if not is_recording(record):
             _fail(f"--record {record}: name the bundle FILE{SUFFIX}")
@@ -159,7 +168,9 @@ def main(
         raise SystemExit(_mermaid(path, attr, flow_name))
     if headless or as_json:
         points = _points(breakpoints, watches, break_on)
-        raise SystemExit(_headless(path, attr, flow_name, store_file, overrides, points, as_json, verbose, record))
+        raise SystemExit(
+            _headless(path, attr, flow_name, store_file, overrides, points, as_json, verbose, record, otel)
+        )
 
     from .app import FlytApp  # Textual is only needed here
 
@@ -174,6 +185,7 @@ def main(
         break_on=break_on,
         watch=not no_watch,
         record=record,
+        otel=otel,
     )
     app.guard_exit = _as_command  # the real command leaves in bounded time; a test's process must not
     if _as_command:
@@ -223,6 +235,7 @@ def _headless(
     as_json: bool,
     verbose: bool = False,
     record: Path | None = None,
+    otel: str | None = None,
 ) -> int:
     from .core.loading import load_module
     from .headless import run_headless
@@ -252,10 +265,47 @@ def _headless(
             breakpoints=breakpoints,
             stdout=json_out,
             record=writer,
+            spans=_spans(otel, entry.flow.name) if otel is not None else None,
         )
 
 
-def _recording(path: Path, mermaid: bool, headless: bool, as_json: bool) -> int:
+def _check_otel(target: str) -> str:
+    """``--otel``: the extra is installed and the target makes sense, before anything runs
+    (nothing of OpenTelemetry is imported here). Returns the target, a file made absolute."""
+    from .core.otel import INSTALL
+
+    if target not in ("console", "otlp") and not target.endswith(".jsonl"):
+        _fail(f"--otel {target}: say console, otlp or a FILE.jsonl")
+    if not _installed("opentelemetry.sdk"):
+        _fail(f"--otel needs OpenTelemetry's SDK: {INSTALL}")
+    if target.endswith(".jsonl"):
+        file = Path(target).absolute()
+        if not file.parent.is_dir():
+            _fail(f"--otel {target}: the folder {file.parent} does not exist")
+        return str(file)
+    return target
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _spans(target: str, service: str, wall_start: float | None = None) -> Any:
+    from .core.otel import OtelMissing, SpanBuilder, make_exporter
+
+    try:
+        return SpanBuilder(make_exporter(target), service=service, wall_start=wall_start)
+    except (OtelMissing, OSError) as exc:
+        _fail(f"--otel {target}: {exc}")
+
+
+def _recording(path: Path, mermaid: bool, headless: bool, as_json: bool, otel: str | None = None) -> int:
     """A FILE.flyt.jsonl target: the workbench opens it read-only; ``--mermaid`` prints its
     graph; ``--headless``/``--json`` print how the recorded run ended. Nothing is run."""
     from .core.recording_reader import RecordingError, read_head
@@ -272,10 +322,10 @@ def _recording(path: Path, mermaid: bool, headless: bool, as_json: bool) -> int:
         click.echo(to_mermaid(describe(stand_in_flow(head)[0])), nl=False)
         return EXIT_OK
     if headless:
-        return _recording_summary(head, as_json)
+        return _recording_summary(head, as_json, otel)
     from .app import FlytApp
 
-    app = FlytApp(path, watch=False)
+    app = FlytApp(path, watch=False, otel=otel)
     app.guard_exit = _as_command
     if _as_command:
         exit_guard.remember_terminal()
@@ -285,8 +335,9 @@ def _recording(path: Path, mermaid: bool, headless: bool, as_json: bool) -> int:
     return app.return_code or EXIT_OK
 
 
-def _recording_summary(head: Any, as_json: bool) -> int:
-    """``--headless`` on a recording: how the recorded run ended, read through to its end."""
+def _recording_summary(head: Any, as_json: bool, otel: str | None = None) -> int:
+    """``--headless`` on a recording: how the recorded run ended, read through to its end
+    (and, with ``--otel``, its spans, timed as recorded)."""
     import json
 
     from .core.format import error_line
@@ -294,8 +345,14 @@ def _recording_summary(head: Any, as_json: bool) -> int:
     from .core.recording_reader import RunReader
 
     reader = RunReader(head)
-    for _batch in reader.batches():
-        pass
+    wall = head.header.get("wall")
+    spans = _spans(otel, head.flow_name, wall if isinstance(wall, (int, float)) else None) if otel else None
+    for records, _kept in reader.batches():
+        if spans is not None:
+            spans.feed(records)
+    if spans is not None:
+        spans.close()
+        click.echo(spans.summary(), err=True)
     state = reader.state
     error = error_line(state.error, 2000) if state.error is not None else None
     if not state.ended:

@@ -69,6 +69,9 @@ def workbench_commands(app: FlytApp) -> Iterator[SystemCommand]:
     )
     for tab, label in tabs:
         yield SystemCommand(f"Show {label} log", f"Switch the log area to {label}", lambda tab=tab: app.show_log(tab))
+    yield SystemCommand(
+        "Save this run", "As a FILE.flyt.jsonl that flyt-tui reopens without the code", app.action_save_run
+    )
     yield SystemCommand("Stop", "Cancel the run (x)", app.action_stop)
     yield SystemCommand("Filter logs by node", "Show the selected node's entries only (f)", app.action_filter_logs)
     yield SystemCommand("Reload", "Import the module again", app.action_reload)

@@ -14,7 +14,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from operator import itemgetter
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from rich.console import Console
 from rich.markup import escape
@@ -44,6 +44,9 @@ from .core.format import error_line, safe_repr, traceback_text
 from .core.history import is_iteration_marker, will_retry
 from .core.jsonable import capped, to_jsonable
 from .core.recording import RecordingWriter
+
+if TYPE_CHECKING:
+    from .core.otel import SpanBuilder
 from .core.session import ABANDON_AFTER, RunSession
 
 __all__ = ["FlowOutcome", "ProgressDisplay", "RunSummary", "run_headless", "to_jsonable"]
@@ -254,6 +257,7 @@ def run_observed(
     points: Breakpoints | None = None,
     on_pause: Callable[[Event, Pause], None] | None = None,
     record: RecordingWriter | None = None,
+    spans: SpanBuilder | None = None,
 ) -> tuple[FlowOutcome, RunSummary]:
     """Run ``flow`` in a ``RunSession`` (the workbench's own), draining its records into a
     ``RunSummary`` and ``display`` at most every ``tick`` seconds (and into ``record``, the
@@ -277,6 +281,8 @@ def run_observed(
     def handle(records: list[tuple[Any, ...]]) -> None:
         if record is not None and snapshots is not None:
             record.feed(records, snapshots.take())
+        if spans is not None:
+            spans.feed(records)
         kinds = summary.add(records)
         if verbose or any(kinds.get(kind) for kind in _BARS):  # most drains have nothing to draw
             display.apply(deque(materialize(r) for r in records if kind_of(r) in wanted))
@@ -318,6 +324,7 @@ def run_headless(
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
     record: RecordingWriter | None = None,
+    spans: SpanBuilder | None = None,
 ) -> int:
     """Run ``flow`` headless and report: exit code 0 on success, 1 when the flow failed.
 
@@ -353,11 +360,14 @@ def run_headless(
     err.print(f"[bold]▶ {escape(flow.name)}[/]")
     with progress:
         outcome, summary = run_observed(
-            flow, initial, display, verbose=verbose, points=points, on_pause=report, record=record
+            flow, initial, display, verbose=verbose, points=points, on_pause=report, record=record, spans=spans
         )
     _report(outcome, flow, err, summary)
     if record is not None:
         _close_recording(record, err)
+    if spans is not None:
+        spans.close()
+        err.print(Text(spans.summary(), style="yellow" if spans.dropped or spans.error else "dim"))
     if as_json:
         payload = {
             "action": outcome.action,

@@ -141,6 +141,9 @@ class Timeline:
         self.step_cp = array("I")  # the step's first checkpoint
         self.step_prep: list[Any] = []  # prep and exec results, for forks
         self.step_exec: list[Any] = []
+        self.step_action = array("H")  # the action each step returned (index into self.actions; 0: none yet)
+        self.actions: list[Any] = [None]
+        self._action_ids: dict[Any, int] = {}
         # writes
         self.write_cp = array("I")
         self.write_key = array("I")
@@ -187,6 +190,17 @@ class Timeline:
             self.paths.append(path)
         return found
 
+    def _action_id(self, action: str) -> int:
+        if len(self.actions) >= 65535:  # an action column of two bytes: later ones are not told apart
+            return 0
+        found = self._action_ids[action] = len(self.actions)
+        self.actions.append(action)
+        return found
+
+    def action_of(self, step: int) -> Any:
+        """The action node step ``step`` returned (``None`` while it runs, or when it failed)."""
+        return self.actions[self.step_action[step]]
+
     def _key_id(self, key: str) -> int:
         found = self._key_ids.get(key)
         if found is None:
@@ -221,6 +235,8 @@ class Timeline:
         add_step_path = self.step_path.append
         add_prep = self.step_prep.append
         add_exec = self.step_exec.append
+        add_action = self.step_action.append
+        action_ids = self._action_ids
         step_prep, step_exec = self.step_prep, self.step_exec
         by_header = self._by_header
         owner = self._owner
@@ -261,6 +277,7 @@ class Timeline:
                 add_step(len(marks))
                 add_prep(None)
                 add_exec(None)
+                add_action(0)
                 add_mark(_PREP)
                 continue
             step = by_header.get(id(header), -1)
@@ -271,6 +288,12 @@ class Timeline:
             if kind is NodeFinished:
                 mark = _DONE
                 by_header.pop(id(header), None)
+                if step >= 0:
+                    action = record[3]
+                    action_id = action_ids.get(action) if type(action) is str else 0
+                    if action_id is None:
+                        action_id = self._action_id(action)
+                    self.step_action[step] = action_id
             elif kind is ExecFailed:
                 mark = _ATTEMPT_FAILED
                 details[index] = _ATTEMPT(record)

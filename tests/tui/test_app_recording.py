@@ -175,3 +175,44 @@ async def test_edits_at_a_past_step_of_a_recording_go_into_the_fork(tmp_path):
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.runs == 2 and app.session is not None and app.session.finished)
         assert app.session.store["messages"] == ["edited", "message 1", "message 2"]
+
+
+async def test_save_this_run_writes_a_bundle_from_the_timeline_that_reopens_the_same(tmp_path):
+    from flyt_tui.core.recording_reader import RunReader, stand_in_flow
+    from flyt_tui.core.tagged import encode
+    from flyt_tui.core.timeline import Timeline
+
+    app = FlytApp(flow_path("retries"), watch=False, stable_output=True)
+    target = tmp_path / "saved.flyt.jsonl"
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        app.action_save_run()
+        await pilot.pause()
+        assert any("no run to save" in n.message for n in app._notifications)
+        await pilot.press("r")
+        await wait_state(pilot, "done", "failed")
+        live = app.travel.timeline
+        app.action_save_run()
+        await pilot.pause()
+        assert isinstance(app.screen, Prompt)
+        field = app.screen.query_one(Input)
+        assert field.value.endswith("retries.run1.flyt.jsonl")
+        field.value = str(tmp_path / "saved.json")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, Prompt)  # refused: not a bundle name
+        field.value = str(target)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("saved to" in n.message for n in app._notifications))
+    head = read_head(target)
+    _flow, ids = stand_in_flow(head)
+    reader = RunReader(head, ids)
+    replay = Timeline(head.store)
+    for records, kept in reader.batches():
+        replay.ingest(records, kept)
+    assert reader.state.ended
+    assert list(replay.marks) == list(live.marks)
+    for index in range(len(live)):
+        assert encode(replay.store_at(index)) == encode(live.store_at(index))
+        assert replay.moment(index).words == live.moment(index).words
+    assert [replay.action_of(step) for step in range(replay.steps)] == [live.action_of(s) for s in range(live.steps)]

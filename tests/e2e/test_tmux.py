@@ -153,3 +153,46 @@ def test_q_ends_the_workbench_within_three_seconds_whatever_user_code_does(tmp_p
             time.sleep(0.05)
     finally:
         _tmux("kill-session", "-t", session)
+
+
+@pytest.mark.skipif(not SAMPLE.exists(), reason="sample_flows/etl.py is not there")
+def test_record_in_tmux_then_reopen_the_recording_and_walk_it(tmp_path):
+    bundle = tmp_path / "etl.flyt.jsonl"
+    session = f"flyt-e2e-rec-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    command = _command("sample_flows/etl.py").replace(
+        " --no-watch ", f" --no-watch --record {shlex.quote(str(bundle))} "
+    )
+    started = _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "48", command)
+    assert started.returncode == 0, started.stderr
+    try:
+        _wait_screen(session, lambda s: "extract" in s and "idle" in _status_line(s), 20)
+        _tmux("send-keys", "-t", session, "r")
+        _wait_screen(session, lambda s: _status_line(s).lstrip().startswith("done"), 30)
+        deadline = time.monotonic() + 10
+        while b'"end"' not in (bundle.read_bytes() if bundle.exists() else b"") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _tmux("send-keys", "-t", session, "q")
+    finally:
+        _tmux("kill-session", "-t", session)
+    assert bundle.exists() and b'"end"' in bundle.read_bytes()
+    # reopened at 100x30: the graph, the status and the timeline keys, nothing run
+    session = f"flyt-e2e-replay-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    started = _tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", _command(str(bundle)))
+    assert started.returncode == 0, started.stderr
+    try:
+        screen = _wait_screen(session, lambda s: "done (recorded)" in _status_line(s), 30)
+        assert "extract" in screen and "transform" in screen
+        _tmux("send-keys", "-t", session, "Home")
+        _tmux("send-keys", "-t", session, "}")
+        _tmux("send-keys", "-t", session, "}")
+        screen = _wait_screen(session, lambda s: "viewing step 3/7" in _status_line(s), 10)
+        assert "validate" in _status_line(screen)
+        _tmux("send-keys", "-t", session, "r")
+        _wait_screen(session, lambda s: "this is a recording" in s, 10)
+        _tmux("send-keys", "-t", session, "q")
+        deadline = time.monotonic() + 5
+        while _tmux("has-session", "-t", session).returncode == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _tmux("has-session", "-t", session).returncode != 0, "q did not close the recording"
+    finally:
+        _tmux("kill-session", "-t", session)

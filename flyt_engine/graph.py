@@ -89,9 +89,17 @@ def _graph_node(node: Node, stack: tuple[int, ...]) -> GraphNode:
 
 def to_mermaid(graph: Graph) -> str:
     """A Mermaid ``flowchart`` of ``graph``: names as labels, actions on the edges,
-    sub-flows as subgraphs, ``None`` targets as end markers."""
+    sub-flows as subgraphs, ``None`` targets as end markers. Nodes are numbered ``n1``,
+    ``n2``… in the order they are drawn, so the same flow gives the same text every time."""
     lines = ["flowchart TD"]
     ends = 0
+    numbers: dict[int, str] = {}
+
+    def ident(node_id: int | None) -> str:
+        found = numbers.get(node_id)  # type: ignore[arg-type]
+        if found is None:
+            found = numbers[node_id] = f"n{len(numbers) + 1}"  # type: ignore[index]
+        return found
 
     def label(text: str) -> str:
         return text.replace('"', "#quot;")
@@ -100,22 +108,22 @@ def to_mermaid(graph: Graph) -> str:
         nonlocal ends
         for n in g.nodes:
             if n.children is not None:
-                lines.append(f'{indent}subgraph n{n.id}["{label(n.name)} ({n.kind})"]')
+                lines.append(f'{indent}subgraph {ident(n.id)}["{label(n.name)} ({n.kind})"]')
                 emit(n.children, indent + "    ")
                 lines.append(f"{indent}end")
             else:
                 shape = ("[[", "]]") if n.kind == "batch_node" else ("[", "]")
-                lines.append(f'{indent}n{n.id}{shape[0]}"{label(n.name)}"{shape[1]}')
+                lines.append(f'{indent}{ident(n.id)}{shape[0]}"{label(n.name)}"{shape[1]}')
         for src, action, dst in g.edges:
             if dst is None:
                 ends += 1
                 lines.append(f"{indent}end{ends}(((end)))")
                 target = f"end{ends}"
             else:
-                target = f"n{dst}"
-            lines.append(f'{indent}n{src} -->|"{label(action)}"| {target}')
+                target = ident(dst)
+            lines.append(f'{indent}{ident(src)} -->|"{label(action)}"| {target}')
 
     emit(graph, "    ")
     if graph.start is not None:
-        lines.append(f"    style n{graph.start} stroke-width:3px")
+        lines.append(f"    style {ident(graph.start)} stroke-width:3px")
     return "\n".join(lines) + "\n"

@@ -213,3 +213,11 @@ def test_to_mermaid_of_self_containing_flow_terminates():
     flow.connect(a, "again", flow)
     text = to_mermaid(describe(flow))
     assert "again" in text and "me" in text
+
+
+def test_to_mermaid_is_the_same_text_for_the_same_flow():
+    first, *_ = branching()
+    second, *_ = branching()
+    text = to_mermaid(describe(first))
+    assert text == to_mermaid(describe(second))  # ids numbered as drawn, not id()s
+    assert 'n1["check"]' in text

@@ -484,6 +484,7 @@ def test_record_headless_then_reopen_headless_and_as_mermaid(tmp_path, fake_app)
     mermaid = invoke("--mermaid", bundle)
     assert mermaid.exit_code == 0
     assert mermaid.stdout.startswith("flowchart TD") and '"count"' in mermaid.stdout and '"again"' in mermaid.stdout
+    assert mermaid.stdout == invoke("--mermaid", path).stdout  # the recording draws the module's graph
     assert fake_app == []  # nothing opened the workbench
     invoke(bundle)
     assert fake_app[0]["path"] == bundle and fake_app[0]["watch"] is False

@@ -1449,6 +1449,10 @@ class FlytApp(App[None]):
         self.status.set_state(ViewState.VIEWING, travel.position_words(), "[ ] { } home end · R fork · p who wrote it")
         here = self.flow_tree.key_for_path(template_path(moment.path)[0]) if moment.path else None
         self.flow_tree.set_pause(PausePoint(here, f"◆ here: {moment.words}") if here is not None else None)
+        if travel is not self._newest:  # an earlier run: its bars are not kept
+            self.batch_panel.reset()
+        elif self.history.batches:  # the bars as they were at that moment
+            self.batch_panel.show_moment(list(self.history.batches.values()), timeline.batches_at(travel.cursor))
         self._show_moment_inspector(moment, changed, store)
 
     def _show_moment_inspector(self, moment: Any, changed: dict[str, Any], store: dict[str, Any]) -> None:
@@ -1474,6 +1478,8 @@ class FlytApp(App[None]):
             self.travel = self._newest
         self._show_run_store()
         self.store_table.border_subtitle = ""
+        if self.history.batches:  # the bars of the run again
+            self.batch_panel.apply(list(self.history.batches.values()))
         self.flow_tree.set_pause(None)
         self._shown_pause = None
         if self.session is not None:

@@ -32,6 +32,7 @@ from flyt_engine.events import (
     RunStarted,
     StoreChanged,
     field_getter,
+    is_iteration,
     path_of,
     run_id_of,
 )
@@ -161,6 +162,10 @@ class Timeline:
         # children, items of concurrent steps): the exception, so kept sparse
         self._owner: dict[int, int] = {}
         self.failures: list[int] = []  # checkpoints of failed attempts and failures
+        self.item_batch: dict[int, int] = {}  # checkpoint of a batch item -> its batch's path (index into paths)
+        # per batch (template path): the checkpoints of its items and how many had failed by each
+        self._items_of: dict[tuple[str, ...], tuple[array[int], array[int]]] = {}
+        self._items_indexed = 0  # entries of item_batch already in _items_of
         # the store: initial, keyframes, and the state at the live end
         self.initial: dict[str, Any] = dict(initial or {})
         self._state: dict[str, Any] = dict(self.initial)
@@ -305,6 +310,9 @@ class Timeline:
                 mark = _ITEM_MARK
                 item = _ITEM(record)
                 details[index] = item
+                path = path_of(record)
+                path_id = path_ids.get(path)
+                self.item_batch[index] = self._path_id(path) if path_id is None else path_id
                 if not item[1]:
                     self.failures.append(index)
             elif kind is NodeFailed:
@@ -452,6 +460,29 @@ class Timeline:
                         WriteFlag(self.write_flags[i]),
                     )
                 )
+        return out
+
+    def batches_at(self, index: int) -> dict[tuple[str, ...], tuple[int, int]]:
+        """Per batch (its template path, iteration markers dropped), how many items had ended
+        and how many of them had failed by checkpoint ``index``."""
+        if self._items_indexed < len(self.item_batch):
+            items = list(self.item_batch.items())[self._items_indexed :]
+            paths, details = self.paths, self.details
+            for checkpoint, path_id in items:
+                path = paths[path_id]
+                if any(is_iteration(part) for part in path):
+                    path = tuple(part for part in path if not is_iteration(part))
+                column = self._items_of.get(path)
+                if column is None:
+                    column = self._items_of[path] = (array("I"), array("I"))
+                failed_before = column[1][-1] if column[1] else 0
+                column[0].append(checkpoint)
+                column[1].append(failed_before + (0 if details[checkpoint][1] else 1))
+            self._items_indexed += len(items)
+        out: dict[tuple[str, ...], tuple[int, int]] = {}
+        for path, (checkpoints, failed) in self._items_of.items():
+            done = bisect_right(checkpoints, index)
+            out[path] = (done, failed[done - 1] if done else 0)
         return out
 
     def step_start(self, step: int) -> int:

@@ -6,6 +6,8 @@ nested inside BatchFlow iterations is one bar summing all its instances.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -103,6 +105,17 @@ class BatchPanel(VerticalScroll):
                 self.mount(bar)
             else:
                 bar.show(record)
+
+    def show_moment(self, records: list[BatchRecord], counts: dict[tuple[str, ...], tuple[int, int]]) -> None:
+        """The bars as they were at a past checkpoint: ``counts`` gives each batch's items
+        ended and failed by then (a batch not started by then shows 0)."""
+        shown = []
+        for record in records:
+            done, failed = counts.get(record.path, (0, 0))
+            finished = record.finished and done >= record.done
+            fallbacks = record.fallbacks if finished else 0
+            shown.append(replace(record, done=done, failed=failed, finished=finished, fallbacks=fallbacks))
+        self.apply(shown)
 
     @property
     def bars(self) -> list[BatchBar]:

@@ -149,3 +149,30 @@ async def test_the_timeline_keys_before_any_run_explain_themselves():
         await pilot.press("home", "left_square_bracket")
         assert app.status.state == "idle"
         assert any("no run yet" in note for note in notes)
+
+
+async def test_the_batch_bars_show_the_moment_under_the_cursor():
+    app = app_for(flow_path("batches"))
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_the_end(pilot)
+        final = {bar.path: bar.record.done for bar in app.batch_panel.bars}
+        square = next(path for path in final if path[-1] == "squares")
+        assert final[square] == 20
+        await pilot.press("home")
+        bars = {bar.path: bar.record for bar in app.batch_panel.bars}
+        assert bars[square].done == 0 and not bars[square].finished
+        timeline = app.travel.timeline
+        items = [
+            i
+            for i in range(len(timeline))
+            if timeline.item_batch.get(i) is not None and timeline.paths[timeline.item_batch[i]] == square
+        ]
+        app.travel.jump(items[4])
+        app._show_moment()
+        bars = {bar.path: bar.record for bar in app.batch_panel.bars}
+        assert bars[square].done == 5
+        shown = next(bar for bar in app.batch_panel.bars if bar.path == square)
+        assert shown.stats_text(shown.record).plain.startswith("5/20")
+        await pilot.press("end")
+        bars = {bar.path: bar.record for bar in app.batch_panel.bars}
+        assert bars[square].done == 20 and bars[square].finished

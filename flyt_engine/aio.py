@@ -233,22 +233,25 @@ async def adrive(
     so that a step makes no coroutine besides the user's own; the rest goes through
     ``call_phase``."""
     signal = ctx._signal
-    plans: dict[Any, Plan] = {}  # keyed as ``transitions`` is
+    # per node, keyed as ``transitions`` is, looked up once a run: its plan, its successors and
+    # its phases (bound once: the plan already fixed how each is called for this run)
+    known: dict[Any, tuple[Plan, dict[str, Any] | None, Any, Any, Any]] = {}
     awaited = Call.AWAIT
     inline = Call.INLINE
     while True:
         if signal.error is not None:
             raise _fresh(signal.error)
         key = id(node) if by_id else node
-        plan = plans.get(key)
-        if plan is None:
-            plan = plans[key] = plan_of(node)
+        entry = known.get(key)
+        if entry is None:
+            entry = known[key] = (plan_of(node), transitions.get(key), node.prep, node.exec, node.post)
+        plan, successors, prep, exec_, post = entry
         how = plan[0]
         try:
             if how is awaited:
-                prep_result = await node.prep(ctx, shared)
+                prep_result = await prep(ctx, shared)
             elif how is inline:
-                prep_result = node.prep(ctx, shared)
+                prep_result = prep(ctx, shared)
             else:
                 prep_result = await call_phase(node, "prep", how, node.prep, ctx, shared)
         except _PASS_THROUGH:
@@ -266,7 +269,7 @@ async def adrive(
                 raise _fresh(signal.error)
             if plan[1] is awaited:
                 try:
-                    exec_result = await node.exec(ctx, prep_result)
+                    exec_result = await exec_(ctx, prep_result)
                 except asyncio.CancelledError as exc:
                     raise _as_cancelled(signal, exc) from None
                 except Exception as exc:
@@ -282,9 +285,9 @@ async def adrive(
         how = plan[2]
         try:
             if how is awaited:
-                action = await node.post(ctx, shared, prep_result, exec_result)  # type: ignore[misc]
+                action = await post(ctx, shared, prep_result, exec_result)  # type: ignore[misc]
             elif how is inline:
-                action = node.post(ctx, shared, prep_result, exec_result)
+                action = post(ctx, shared, prep_result, exec_result)
             else:
                 action = await call_phase(node, "post", how, node.post, ctx, shared, prep_result, exec_result)
         except _PASS_THROUGH:
@@ -296,7 +299,6 @@ async def adrive(
         if action.__class__ is not str or not action:
             action = _check_action(node, action, attempts)
 
-        successors = transitions.get(key)
         if successors is None:
             return action
         following = successors.get(action)

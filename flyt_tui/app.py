@@ -353,8 +353,16 @@ class FlytApp(App[None]):
         self.status.set_state(ViewState.RUNNING, "reading the recording")
         wall = head.header.get("wall")
         self._start_spans(wall if isinstance(wall, (int, float)) else None)
-        self._ticker.resume()
-        self._run(session, None, "run")
+        if self.exit_after_paint and not self._painted:
+            self._painted = True
+            self.call_after_refresh(self._report_paint)
+        # the run is read once the first screen is drawn: reading competes with drawing
+        self.call_after_refresh(lambda: self._start_replay(session))
+
+    def _start_replay(self, session: RunSession) -> None:
+        if session is self.session:
+            self._ticker.resume()
+            self._run(session, None, "run")
 
     def _refuse_in_recording(self, what: str) -> bool:
         """In a recording, a key that would run something says why it does nothing (True)."""
@@ -454,8 +462,8 @@ class FlytApp(App[None]):
         footer = self.screen.query(Footer)
         if footer:  # below 140 columns the keys sit closer, so that q Quit still shows
             footer.first().compact = self.size.width < 140
-        if self.exit_after_paint and not self._painted:
-            self._painted = True
+        if self.exit_after_paint and not self._painted and not is_recording(self.path):
+            self._painted = True  # (a recording reports its first screen once its graph is drawn)
             self.call_after_refresh(self._report_paint)
 
     def _report_paint(self) -> None:

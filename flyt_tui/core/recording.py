@@ -12,8 +12,8 @@ line. Nothing here runs on the run thread.
 
 A step line is a JSON array ``[S, T, ops…]``: ``S`` the node step (numbered in the order
 steps start; ``-1`` for records outside any step, ``[-1, T, path, node_id, ops…]``), ``T``
-microseconds since the run started; a line that starts step ``S`` carries its path's id
-first. The ops, in record order:
+microseconds since the previous step line began (the first: since the run started); a
+line that starts step ``S`` carries its path's id first. The ops, in record order:
 
 - ``0``, ``1``, ``2``: prep, exec, post is about to run;
 - ``["f", µs, result]``: the phase ended (``result`` left out when ``None``);
@@ -125,6 +125,7 @@ class _Encoder:
         self.pairing = KeptPairing()
         self._post_result: Any = None
         self._by_head: dict[int, tuple[tuple[Any, ...], int]] = {}  # id(header) -> (header, path id)
+        self._last_us = 0  # when the previous step line began (lines carry the time since)
 
     def lines(self, records: list[Record], out: list[Any]) -> None:
         """Append the lines of ``records`` to ``out`` (JSON-ready objects).
@@ -170,16 +171,20 @@ class _Encoder:
                 self.steps += 1
                 by_header[id(head)] = step
                 current = head
-                line = [step, int((record[2] - t0) * 1e6 + 0.5), self._path_id(head, out)]
+                now = int((record[2] - t0) * 1e6 + 0.5)
+                line = [step, now - self._last_us, self._path_id(head, out)]
+                self._last_us = now
                 out.append(line)
                 continue
             if head is not current:
                 current = head
                 running = by_header.get(id(head))
+                now = int((record[2] - t0) * 1e6 + 0.5)
                 if running is None:
-                    line = [-1, int((record[2] - t0) * 1e6 + 0.5), self._path_id(head, out), head[3]]
+                    line = [-1, now - self._last_us, self._path_id(head, out), head[3]]
                 else:
-                    line = [running, int((record[2] - t0) * 1e6 + 0.5)]
+                    line = [running, now - self._last_us]
+                self._last_us = now
                 out.append(line)
             op = self._op(kind, record)
             if op is not None:
@@ -353,7 +358,10 @@ class RecordingWriter:
         return self._encoder.steps
 
     def _loop(self) -> None:
+        from .session import GARBAGE
+
         encoder = self._encoder
+        GARBAGE.pause()  # its lists hold no cycles; a collection per few thousand lines would cost more than the writing
         try:
             while True:
                 item = self._queue.get()
@@ -368,6 +376,7 @@ class RecordingWriter:
         except BaseException as exc:  # a full disk, a closed file: keep it, stop writing
             self.error = exc
         finally:
+            GARBAGE.resume()
             try:
                 self._file.close()
             except Exception as exc:
@@ -409,3 +418,16 @@ def _dumps(line: Any) -> str:
         return _encode_line(line)
     except (TypeError, ValueError, RecursionError) as exc:  # an encoder gap: say so rather than lose the line
         return json.dumps({"unwritable": f"{type(exc).__name__}: {exc}"[:500]})
+
+
+# The reader lives in recording_reader.py (it needs the engine's node classes for its
+# stand-in graph); its names are reachable from here too, the bundle's one module.
+_READER_NAMES = ("RecordingError", "RecordingHead", "RunReader", "read_head", "stand_in_flow")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _READER_NAMES:
+        from . import recording_reader
+
+        return getattr(recording_reader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -39,6 +39,7 @@ from .tagged import TAG, decode, decode_error
 
 Record = tuple[Any, ...]
 HEAD_LINES = 8  # the header, graph and store come first: a bundle whose store is not among them is refused
+CHUNK_BYTES = 1 << 20  # lines are read and parsed about a megabyte at a time
 INLINE_LIST = 2048  # a recorded list longer than this is handed to the screen as its kept Prefix
 _DELETED = int(WriteFlag.DELETED)
 
@@ -222,6 +223,7 @@ class RunReader:
         self._phases: dict[int, str] = {}  # step -> its running phase
         self._lists: dict[str, list[Any]] = {}  # key -> the shadow list its last write extends
         self._post_result: Any = None
+        self._clock = 0  # microseconds since the run started, as the lines add up
 
     def batches(self, lines_per_batch: int = 2000) -> Iterator[tuple[list[Record], list[Kept]]]:
         """The run, a batch of records at a time (``state`` fills as it goes)."""
@@ -230,34 +232,47 @@ class RunReader:
             yield from self._read(stream, lines_per_batch)
 
     def _read(self, stream: IO[bytes], lines_per_batch: int) -> Iterator[tuple[list[Record], list[Kept]]]:
-        records: list[Record] = []
-        kept: list[Kept] = []
         state = self.state
         state.bytes_read = self.head.offset
-        loads = json.loads
-        pending = 0
-        for raw in stream:
-            state.bytes_read += len(raw)
-            if not raw.endswith(b"\n"):
-                if raw.strip():
-                    state.cut = True  # the last line, cut off: ignored
+        while True:
+            chunk = stream.readlines(CHUNK_BYTES)
+            if not chunk:
                 break
-            state.lines += 1
+            if not chunk[-1].endswith(b"\n"):  # only the file's last line can lack its newline
+                tail = chunk.pop()
+                state.bytes_read += len(tail)
+                if tail.strip():
+                    state.cut = True  # the last line, cut off: ignored
+            state.bytes_read += sum(map(len, chunk))
+            for start in range(0, len(chunk), lines_per_batch):
+                records: list[Record] = []
+                kept: list[Kept] = []
+                self._lines(chunk[start : start + lines_per_batch], records, kept)
+                if records or kept:
+                    yield records, kept
+
+    def _lines(self, lines: list[bytes], records: list[Record], kept: list[Kept]) -> None:
+        """Parse ``lines`` in one call (the usual case), else one by one, counting garbage."""
+        state = self.state
+        state.lines += len(lines)
+        try:
+            parsed = json.loads(b"[" + b",".join(lines) + b"]")
+        except ValueError:
+            parsed = []
+            for raw in lines:
+                try:
+                    parsed.append(json.loads(raw))
+                except ValueError:
+                    state.garbage += 1
+        step_line = self._step_line
+        for data in parsed:
             try:
-                data = loads(raw)
                 if type(data) is list:
-                    self._step_line(data, records, kept)
+                    step_line(data, records, kept)
                 else:
                     self._other_line(data, records)
-            except Exception:  # garbage, or a line this reader does not know: skipped and counted
+            except Exception:  # a line this reader does not know: skipped and counted
                 state.garbage += 1
-            pending += 1
-            if pending >= lines_per_batch:
-                yield records, kept
-                records, kept = [], []
-                pending = 0
-        if records or kept:
-            yield records, kept
 
     def _other_line(self, data: Any, records: list[Record]) -> None:
         if "path" in data:
@@ -286,7 +301,8 @@ class RunReader:
 
     def _step_line(self, data: list[Any], records: list[Record], kept: list[Kept]) -> None:
         step = data[0]
-        t = data[1] / 1e6
+        self._clock += data[1]
+        t = self._clock / 1e6
         state = self.state
         if step == -1:
             path, node_id = self._paths[data[2]]
@@ -303,18 +319,19 @@ class RunReader:
             header = self._headers[step]
             ops = data[2:]
         add = records.append
+        phase = self._phases.get(step, "prep")
         for op in ops:
             if type(op) is int:
                 phase = PHASES[op]
-                self._phases[step] = phase
                 add((PhaseStarted, header, t, phase))
                 continue
             code = op[0]
             if code == "f":
                 duration = op[1] / 1e6
                 t += duration
-                phase = self._phases.get(step, "exec")
-                result = decode(op[2]) if len(op) > 2 else None
+                result = op[2] if len(op) > 2 else None
+                if type(result) is dict or type(result) is list:
+                    result = decode(result)
                 if phase == "post":
                     self._post_result = result
                 add((PhaseFinished, header, t, phase, result, duration))
@@ -324,14 +341,14 @@ class RunReader:
                 action = decode(op[2]) if len(op) > 2 else self._post_result
                 self._post_result = None
                 add((NodeFinished, header, t, action, op[1]))
-                self._end(step)
+                phase = ""
             elif code == "x":
                 add((ExecFailed, header, t, op[1], op[2], decode_error(op[3]), op[4]))
             elif code == "b":
                 add((FallbackUsed, header, t, decode_error(op[1])))
             elif code == "F":
                 add((NodeFailed, header, t, op[1], decode_error(op[2])))
-                self._end(step)
+                phase = ""
             elif code == "B":
                 add((BatchStarted, header, t, op[1]))
             elif code == "i":
@@ -340,11 +357,12 @@ class RunReader:
                 add((BatchItemFinished, header, t, op[1], bool(op[2]), error, duration))
             elif code == "E":
                 add((BatchFinished, header, t, op[1], op[2]))
-
-    def _end(self, step: int) -> None:
         if step >= 0:
-            self._headers.pop(step, None)
-            self._phases.pop(step, None)
+            if phase:
+                self._phases[step] = phase
+            else:  # the step ended
+                self._headers.pop(step, None)
+                self._phases.pop(step, None)
 
     def _write(self, op: list[Any], header: tuple[Any, ...], t: float, records: list[Record], kept: list[Kept]) -> None:
         key = op[1]

@@ -13,11 +13,12 @@ import time
 from flyt_engine import Cancelled, SharedStore
 
 from .recording_reader import RecordingHead, RunReader, stand_in_flow
-from .session import RunSession, RunState
+from .session import GARBAGE, RunSession, RunState
 from .snapshots import ValueSnapshots
 
-# Records read ahead of the UI before the reader waits for a drain.
-READ_AHEAD = 400_000
+# Records read ahead of the UI before the reader waits for a drain (about 11,000 steps:
+# folded in one tick without holding the screen long).
+READ_AHEAD = 100_000
 
 
 class RecordingEnded(Exception):
@@ -49,6 +50,7 @@ class ReplaySession(RunSession):
         kept = self.snapshots.kept if self.snapshots is not None else []
         cancelled = self.ctx.done()
         assert cancelled is not None  # a cancellable context
+        GARBAGE.pause()  # as for a live run: the UI collects between drains, not mid-fold
         try:
             for records, values in self.reader.batches():
                 while len(events) > READ_AHEAD and not cancelled.is_set():
@@ -77,5 +79,6 @@ class ReplaySession(RunSession):
             self.error = exc
             self.state = RunState.FAILED
         finally:
+            GARBAGE.resume()
             self.finished_at = time.monotonic()
             self._finished.set()

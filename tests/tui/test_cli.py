@@ -332,6 +332,7 @@ def test_interactive_mode_builds_the_app_with_the_options(tmp_path, fake_app):
             "break_on": (),
             "watch": True,
             "record": None,
+            "otel": None,
             "ran": True,
         }
     ]

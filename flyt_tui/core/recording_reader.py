@@ -40,6 +40,7 @@ from .tagged import TAG, decode, decode_error
 Record = tuple[Any, ...]
 HEAD_LINES = 8  # the header, graph and store come first: a bundle whose store is not among them is refused
 CHUNK_BYTES = 1 << 20  # lines are read and parsed about a megabyte at a time
+MAX_LINE = 64 << 20  # a longer line is skipped as garbage, never held whole
 INLINE_LIST = 2048  # a recorded list longer than this is handed to the screen as its kept Prefix
 _DELETED = int(WriteFlag.DELETED)
 
@@ -103,7 +104,7 @@ def read_head(path: str | Path) -> RecordingHead:
         graph: dict[str, Any] | None = None
         store: dict[str, Any] | None = None
         for _ in range(HEAD_LINES):
-            line = stream.readline()
+            line = stream.readline(MAX_LINE)
             if not line.endswith(b"\n"):
                 break
             try:
@@ -232,24 +233,47 @@ class RunReader:
             yield from self._read(stream, lines_per_batch)
 
     def _read(self, stream: IO[bytes], lines_per_batch: int) -> Iterator[tuple[list[Record], list[Kept]]]:
-        state = self.state
-        state.bytes_read = self.head.offset
-        while True:
-            chunk = stream.readlines(CHUNK_BYTES)
-            if not chunk:
-                break
-            if not chunk[-1].endswith(b"\n"):  # only the file's last line can lack its newline
-                tail = chunk.pop()
-                state.bytes_read += len(tail)
-                if tail.strip():
-                    state.cut = True  # the last line, cut off: ignored
-            state.bytes_read += sum(map(len, chunk))
+        for chunk in self._chunks(stream):
             for start in range(0, len(chunk), lines_per_batch):
                 records: list[Record] = []
                 kept: list[Kept] = []
                 self._lines(chunk[start : start + lines_per_batch], records, kept)
                 if records or kept:
                     yield records, kept
+
+    def _chunks(self, stream: IO[bytes]) -> Iterator[list[bytes]]:
+        """The whole lines of ``stream``, about ``CHUNK_BYTES`` at a time. A line longer than
+        ``MAX_LINE`` is skipped (and counted) without being held; a last line without its
+        newline is left out (``cut``)."""
+        state = self.state
+        state.bytes_read = self.head.offset
+        rest = b""
+        skipping = False  # inside a line too long to keep
+        while True:
+            block = stream.read(CHUNK_BYTES)
+            if not block:
+                break
+            state.bytes_read += len(block)
+            if skipping:
+                newline = block.find(b"\n")
+                if newline < 0:
+                    continue
+                block = block[newline + 1 :]
+                skipping = False
+            data = rest + block if rest else block
+            end = data.rfind(b"\n")
+            if end < 0:
+                rest = data
+            else:
+                lines = data[:end].split(b"\n")
+                rest = data[end + 1 :]
+                yield lines
+            if len(rest) > MAX_LINE:
+                state.garbage += 1
+                rest = b""
+                skipping = True
+        if rest.strip() or skipping:
+            state.cut = True  # the last line, cut off: ignored
 
     def _lines(self, lines: list[bytes], records: list[Record], kept: list[Kept]) -> None:
         """Parse ``lines`` in one call (the usual case), else one by one, counting garbage."""

@@ -34,6 +34,7 @@ import datetime
 import decimal
 import math
 import re
+import time
 from typing import Any
 
 from .format import safe_repr, traceback_text, type_name, user_error
@@ -92,8 +93,25 @@ def _big_int(value: int) -> Any:
     return {TAG: "int", "v": str(value)}
 
 
+SLOW_REPR = 0.05  # seconds: a type whose repr took longer is not asked again
+_slow_types: set[type] = set()
+
+
 def _as_repr(value: Any) -> dict[str, Any]:
-    return {TAG: "repr", "type": _qualified(value), "v": safe_repr(value, REPR_LIMIT)}
+    """A ``repr`` tag. A type whose ``repr`` once took over ``SLOW_REPR`` is written by its
+    name from then on: a recording must keep up with the run, whatever a value does."""
+    kind = type(value)
+    name = _qualified(value)
+    if kind in _slow_types:
+        return {TAG: "repr", "type": name, "v": f"<{name} object: repr too slow to record>"}
+    started = time.perf_counter()
+    text = safe_repr(value, REPR_LIMIT)
+    if time.perf_counter() - started > SLOW_REPR:
+        try:
+            _slow_types.add(kind)
+        except TypeError:  # an unhashable metaclass: asked again next time
+            pass
+    return {TAG: "repr", "type": name, "v": text}
 
 
 def _items(values: Any, depth: int, seen: frozenset[int]) -> list[Any]:

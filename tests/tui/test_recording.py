@@ -240,3 +240,41 @@ def test_hostile_values_are_recorded_as_text(tmp_path: Path) -> None:
     assert "no repr" in repr(store["unprintable"]) or "repr raised" in repr(store["unprintable"])
     assert isinstance(store["huge_list"], list) and len(store["huge_list"]) <= 1001
     assert bundle.stat().st_size < 5_000_000  # the 5 MB blob and the million items were capped
+
+
+def test_a_line_too_long_to_keep_is_skipped_without_holding_it(tmp_path: Path, monkeypatch) -> None:
+    import flyt_tui.core.recording_reader as reader_module
+
+    bundle = tmp_path / "nested.flyt.jsonl"
+    live = record(flow_path("nested"), bundle)
+    lines = bundle.read_text().splitlines()
+    monkeypatch.setattr(reader_module, "MAX_LINE", 4096)
+    monkeypatch.setattr(reader_module, "CHUNK_BYTES", 1024)
+    middle = len(lines) // 2
+    spoiled = tmp_path / "long.flyt.jsonl"
+    spoiled.write_text("\n".join([*lines[:middle], "x" * 50_000, *lines[middle:]]) + "\n")
+    replay, reader = read_back(spoiled)
+    assert reader.state.garbage == 1
+    assert reader.state.ended and len(replay) == len(live)
+
+
+class _SlowRepr:
+    calls = 0
+
+    def __repr__(self) -> str:
+        import time
+
+        type(self).calls += 1
+        time.sleep(0.06)
+        return "slow"
+
+
+def test_a_type_whose_repr_is_slow_is_asked_once() -> None:
+    from flyt_tui.core import tagged
+
+    first = encode(_SlowRepr())
+    second = encode([_SlowRepr(), _SlowRepr()])
+    assert first["v"] == "slow"
+    assert _SlowRepr.calls == 1
+    assert all("repr too slow" in item["v"] for item in second)
+    tagged._slow_types.discard(_SlowRepr)

@@ -1251,7 +1251,7 @@ class FlytApp(App[None]):
     def _phase_sources(self, key: NodeKey | None) -> list[PhaseSource]:
         """Where the node's phases are written (read once per node object: inspect reads files)."""
         node = self.flow_tree.node_object(key)
-        if node is None:
+        if node is None or self.recording is not None:  # a recording has no code: its nodes are stand-ins
             return []
         cached = self._source_cache.get(id(node))
         if cached is None or cached[0] is not node:

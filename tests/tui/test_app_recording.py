@@ -216,3 +216,15 @@ async def test_save_this_run_writes_a_bundle_from_the_timeline_that_reopens_the_
         assert encode(replay.store_at(index)) == encode(live.store_at(index))
         assert replay.moment(index).words == live.moment(index).words
     assert [replay.action_of(step) for step in range(replay.steps)] == [live.action_of(s) for s in range(live.steps)]
+
+
+async def test_the_inspector_shows_no_source_for_a_recorded_node(tmp_path):
+    bundle = tmp_path / "chat.flyt.jsonl"
+    record_headless(flow_path("chat_turns"), bundle)
+    app = FlytApp(bundle, watch=False, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_read(pilot)
+        await pilot.press("down")
+        await pilot.pause()
+        assert "turn" in app.inspector.plain
+        assert "recording_reader" not in app.inspector.plain and "source" not in app.inspector.plain

@@ -675,6 +675,8 @@ class FlytApp(App[None]):
         session = message.session
         if session is not self.session:
             return  # an old run finishing after a restart
+        if self.recording is not None:
+            self._adopt_recording(session)
         self._tick()
         self._ticker.pause()
         if self.writer is not None:
@@ -718,6 +720,27 @@ class FlytApp(App[None]):
             self.set_timer(HIGHLIGHT_SECONDS + 0.05, self._fade_store)
         if self.reload_pending:
             self._start_reload()
+
+    def _show_reading(self, session: RunSession) -> None:
+        """While a recording is read: how far, in the status line."""
+        from .core.replay import ReplaySession
+
+        if isinstance(session, ReplaySession):
+            steps = session.reader.state.steps
+            self.status.set_state(
+                ViewState.RUNNING, "reading the recording", f"{session.progress:.0%} · {steps:,} steps so far"
+            )
+
+    def _adopt_recording(self, session: RunSession) -> None:
+        """A recording was read: its timeline and history take the place of the empty ones."""
+        from .core.replay import ReplaySession
+
+        indexed = session.indexed if isinstance(session, ReplaySession) else None
+        if indexed is None:
+            return
+        self.view.adopt(indexed.timeline, indexed.records, indexed.counts)
+        self.travel.timeline = self.view.timeline
+        self.flow_tree.history = self.history
 
     def _recording_read(self, session: RunSession) -> None:
         """The recording is read: say so, and what could not be read."""
@@ -784,6 +807,8 @@ class FlytApp(App[None]):
                 writer.feed(records, kept)
 
             session.pump(ingest_and_record)
+        if self.recording is not None and not session.finished:
+            self._show_reading(session)
         due = self.view.take_due(time.monotonic(), urgent=paused_at is not None or session.finished)
         if due is not None:
             self._apply(due)
@@ -1409,7 +1434,10 @@ class FlytApp(App[None]):
         """``[``/``]`` one checkpoint, ``{``/``}`` one node step, ``home``/``end``."""
         travel = self.travel
         if not len(travel.timeline):
-            self.notify("no run yet: the timeline fills as a run goes (r)", severity="warning")
+            if self.recording is not None and self._run_active():
+                self.notify("the recording is still being read: its timeline comes when it is done", severity="warning")
+            else:
+                self.notify("no run yet: the timeline fills as a run goes (r)", severity="warning")
             return
         was_live = travel.live
         travel.move(Move(how))

@@ -52,6 +52,18 @@ class RunView:
             else:
                 self.pending.merge(tick)
 
+    def adopt(self, timeline: Timeline, records: list[tuple[Any, ...]], counts: Mapping[tuple[Any, ...], int]) -> None:
+        """Take a run indexed elsewhere (a recording, ``core/recording_index.py``): its
+        timeline as it is, its history folded from ``records`` and set to ``counts``."""
+        self.timeline = timeline
+        tick = self.history.ingest(records)
+        self.history.adopt_counts(counts)
+        tick.nodes.update(self.history.nodes)
+        if self.pending is None:
+            self.pending = tick
+        else:
+            self.pending.merge(tick)
+
     def take_due(self, now: float, *, urgent: bool) -> Tick | None:
         """The changes to show now, if it is time (``urgent``: the run paused or ended)."""
         pending = self.pending

@@ -435,6 +435,26 @@ class RunHistory:
             tick.errors = self._innermost([materialize(record) for record in errors])
         return tick
 
+    def adopt_counts(self, counts: Mapping[tuple[Any, ...], int]) -> None:
+        """Set every node's runs and action counts, and the steps, from ``counts``:
+        ``(path, node_id, action) -> how many`` (``action`` ``None``: failures). For a run
+        folded from fewer records than it had (``recording_index.py``)."""
+        runs: Counter[NodeKey] = Counter()
+        edges: dict[NodeKey, Counter[str]] = {}
+        steps = 0
+        for (path, node_id, action), count in counts.items():
+            key = self._key(path, node_id)
+            runs[key] += count
+            if action is not None:
+                edges.setdefault(key, Counter())[action] += count
+                steps += count
+        for key, count in runs.items():
+            summary = self.nodes.get(key)
+            if summary is not None:
+                summary.runs = count
+                summary.edges = dict(edges.get(key, {}))
+        self.steps = steps
+
     def _fold_iteration_writes(self, tick: Tick, writes: list[Record]) -> None:
         """Writes inside BatchFlow iterations: kept per iteration (the path up to its
         ``"#i"``), never mixed into the run's own store; the latest iterations only."""

@@ -324,35 +324,65 @@ class RunReader:
             raise ValueError("unknown line")
 
     def _step_line(self, data: list[Any], records: list[Record], kept: list[Kept]) -> None:
+        step, header, ops, new = self._line_head(data)
+        if new:
+            records.append((NodeStarted, header, self._clock / 1e6))
+        self._line_end(step, self._line_ops(step, header, ops, records, kept))
+
+    def _line_head(self, data: list[Any]) -> tuple[int, tuple[Any, ...], list[Any], bool]:
+        """The line's step, its header, its ops and whether it starts the step; the clock moves on."""
         step = data[0]
         self._clock += data[1]
-        t = self._clock / 1e6
-        state = self.state
         if step == -1:
             path, node_id = self._paths[data[2]]
-            header: tuple[Any, ...] = (self.run_id, path, path[-1] if path else "", self.node_ids.get(data[3], data[3]))
-            ops = data[4:]
-        elif step == state.steps:  # the line starts this step
+            header = (self.run_id, path, path[-1] if path else "", self.node_ids.get(data[3], data[3]))
+            return step, header, data[4:], False
+        state = self.state
+        if step == state.steps:  # the line starts this step
             path, node_id = self._paths[data[2]]
-            header = (self.run_id, path, path[-1] if path else "", node_id)
-            self._headers[step] = header
+            header = self._headers[step] = (self.run_id, path, path[-1] if path else "", node_id)
             state.steps += 1
-            records.append((NodeStarted, header, t))
-            ops = data[3:]
-        else:
-            header = self._headers[step]
-            ops = data[2:]
+            return step, header, data[3:], True
+        return step, self._headers[step], data[2:], False
+
+    def _line_end(self, step: int, phase: str) -> None:
+        if step >= 0:
+            if phase:
+                self._phases[step] = phase
+            else:  # the step ended
+                self._headers.pop(step, None)
+                self._phases.pop(step, None)
+
+    def _line_ops(
+        self,
+        step: int,
+        header: tuple[Any, ...],
+        ops: list[Any],
+        records: list[Record],
+        kept: list[Kept],
+        *,
+        writes: bool = True,
+        phase: str | None = None,
+        clock: int | None = None,
+    ) -> str:
+        """The records of a line's ops (``writes``: its store writes too); returns the phase the
+        step is in after it (``""``: it ended). ``phase`` and ``clock`` default to the step's own."""
+        t = (self._clock if clock is None else clock) / 1e6
         add = records.append
-        phase = self._phases.get(step, "prep")
+        if phase is None:
+            phase = self._phases.get(step, "prep")
+        started = False  # a phase started on this line (else the line began as the phase ended)
         for op in ops:
             if type(op) is int:
                 phase = PHASES[op]
                 add((PhaseStarted, header, t, phase))
+                started = True
                 continue
             code = op[0]
             if code == "f":
                 duration = op[1] / 1e6
-                t += duration
+                if started:
+                    t += duration
                 result = op[2] if len(op) > 2 else None
                 if type(result) is dict or type(result) is list:
                     result = decode(result)
@@ -360,7 +390,10 @@ class RunReader:
                     self._post_result = result
                 add((PhaseFinished, header, t, phase, result, duration))
             elif code == "w" or code == "d":
-                self._write(op, header, t, records, kept)
+                if writes:
+                    key, value, kept_value, flags, deleted = self._written(op)
+                    kept.append((key, value, kept_value, flags))
+                    add((StoreChanged, header, t, key, value, deleted))
             elif code == "e":
                 action = decode(op[2]) if len(op) > 2 else self._post_result
                 self._post_result = None
@@ -381,23 +414,17 @@ class RunReader:
                 add((BatchItemFinished, header, t, op[1], bool(op[2]), error, duration))
             elif code == "E":
                 add((BatchFinished, header, t, op[1], op[2]))
-        if step >= 0:
-            if phase:
-                self._phases[step] = phase
-            else:  # the step ended
-                self._headers.pop(step, None)
-                self._phases.pop(step, None)
+        return phase
 
-    def _write(self, op: list[Any], header: tuple[Any, ...], t: float, records: list[Record], kept: list[Kept]) -> None:
+    def _written(self, op: list[Any]) -> tuple[str, Any, Any, int, bool]:
+        """A write op as ``(key, value shown, value kept, flags, deleted)``; the store at the
+        end and the shadows of appended lists move on."""
         key = op[1]
         store = self.state.store
         if op[0] == "d":
-            flags = (op[2] if len(op) > 2 else 0) | _DELETED
             self._lists.pop(key, None)
             store.pop(key, None)
-            kept.append((key, None, None, flags))
-            records.append((StoreChanged, header, t, key, None, True))
-            return
+            return key, None, None, (op[2] if len(op) > 2 else 0) | _DELETED, True
         flags = op[3] if len(op) > 3 else 0
         raw = op[2]
         kept_value: Any
@@ -410,16 +437,14 @@ class RunReader:
             self._lists[key] = shadow
             kept_value = Prefix(shadow, len(shadow))
             value: Any = shadow[:] if len(shadow) <= INLINE_LIST else kept_value
+        elif type(raw) is list:
+            shadow = decode(raw)
+            self._lists[key] = shadow
+            kept_value = Prefix(shadow, len(shadow))
+            value = shadow[:] if len(shadow) <= INLINE_LIST else kept_value
         else:
-            value = decode(raw)
-            if type(value) is list:
-                shadow = value
-                self._lists[key] = shadow
-                kept_value = Prefix(shadow, len(shadow))
-                value = shadow[:] if len(shadow) <= INLINE_LIST else kept_value
-            else:
-                self._lists.pop(key, None)
-                kept_value = value
+            value = decode(raw) if type(raw) is dict else raw
+            self._lists.pop(key, None)
+            kept_value = value
         store[key] = value
-        kept.append((key, value, kept_value, flags))
-        records.append((StoreChanged, header, t, key, value, False))
+        return key, value, kept_value, flags, False

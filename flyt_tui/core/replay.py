@@ -1,8 +1,8 @@
-"""A recorded run played into the workbench: a ``RunSession`` whose records come from a
-bundle instead of the engine, so the screen, the history and the timeline fold them
-exactly as they fold a live run. The file is read on a thread of its own, as fast as the
-UI drains it (bounded), so the first screen shows at once and a big bundle indexes in the
-background. Nothing is run: the flow is made of stand-ins (``recording_reader.py``).
+"""A recorded run opened in the workbench: a ``RunSession`` that runs nothing. Its flow is
+made of stand-ins (``recording_reader.py``), and its run is read on a thread of its own
+straight into a timeline and the records the history needs (``recording_index.py``);
+the workbench takes them over when reading ends (``RunView.adopt``), and shows how far
+reading got meanwhile. The first screen never waits for the run to be read.
 """
 
 from __future__ import annotations
@@ -12,13 +12,9 @@ import time
 
 from flyt_engine import Cancelled, SharedStore
 
-from .recording_reader import RecordingHead, RunReader, stand_in_flow
+from .recording_index import IndexedRun, RunIndexer
+from .recording_reader import RecordingHead, stand_in_flow
 from .session import GARBAGE, RunSession, RunState
-from .snapshots import ValueSnapshots
-
-# Records read ahead of the UI before the reader waits for a drain (about 11,000 steps:
-# folded in one tick without holding the screen long).
-READ_AHEAD = 100_000
 
 
 class RecordingEnded(Exception):
@@ -33,8 +29,8 @@ class ReplaySession(RunSession):
         flow, ids = stand_in_flow(head)
         super().__init__(flow, head.store)
         self.head = head
-        self.reader = RunReader(head, ids)
-        self.snapshots = ValueSnapshots()  # the kept values come from the file
+        self.reader = RunIndexer(head, ids)
+        self.indexed: IndexedRun | None = None  # what reading found, once it ended
         self.gate.points.go("run")
 
     def start(self, mode: str = "run", *, target: str | None = None) -> None:
@@ -46,19 +42,13 @@ class ReplaySession(RunSession):
         self._thread.start()
 
     def _play(self) -> None:
-        events = self.events
-        kept = self.snapshots.kept if self.snapshots is not None else []
         cancelled = self.ctx.done()
         assert cancelled is not None  # a cancellable context
-        GARBAGE.pause()  # as for a live run: the UI collects between drains, not mid-fold
+        GARBAGE.pause()  # as for a live run: no collection in the middle of a fold
         try:
-            for records, values in self.reader.batches():
-                while len(events) > READ_AHEAD and not cancelled.is_set():
-                    time.sleep(0.005)
-                if cancelled.is_set():
-                    raise Cancelled("the recording was closed")
-                kept.extend(values)  # before the records: a drain pairs each write with its value
-                events.extend(records)
+            self.indexed = self.reader.index(cancelled.is_set)
+            if cancelled.is_set():
+                raise Cancelled("the recording was closed")
             state = self.reader.state
             self.store = SharedStore(state.store)
             if not state.ended:
@@ -82,3 +72,12 @@ class ReplaySession(RunSession):
             GARBAGE.resume()
             self.finished_at = time.monotonic()
             self._finished.set()
+
+    @property
+    def progress(self) -> float:
+        """How much of the file has been read, 0 to 1."""
+        try:
+            size = self.head.path.stat().st_size
+        except OSError:
+            return 0.0
+        return min(1.0, self.reader.state.bytes_read / size) if size else 1.0

@@ -334,6 +334,12 @@ class Timeline:
             kept_value, flags = entry[2], entry[3]
         else:
             kept_value, flags = self._pairing.pair(key, value, deleted)
+        self.add_write(step, key, kept_value, flags, bool(deleted), path_of(record))
+
+    def add_write(
+        self, step: int, key: str, kept_value: Any, flags: int, deleted: bool, writer_path: tuple[str, ...]
+    ) -> None:
+        """A write (after it) of ``key`` by ``writer_path`` during ``step``, its value as kept."""
         index = len(self.write_cp)
         if index - self.keyframe_at[-1] >= KEYFRAME_EVERY and index - self.keyframe_at[-1] >= len(self._state):
             self.keyframes.append(dict(self._state))  # amortized: at most one entry per write
@@ -349,10 +355,9 @@ class Timeline:
         self.write_key.append(self._key_id(key) if key_id is None else key_id)
         self.write_flags.append(flags)
         self.write_value.append(kept_value)
-        path = path_of(record)
-        writer = self._path_ids.get(path)
+        writer = self._path_ids.get(writer_path)
         if writer is None:
-            writer = self._path_id(path)
+            writer = self._path_id(writer_path)
         self.write_writer.append(writer)
         self._writers[key] = writer
         if deleted:
@@ -360,6 +365,44 @@ class Timeline:
             self._state.pop(key, None)
         else:
             self._state[key] = kept_value
+
+    # -- building straight from a recording (recording_index.py): what ingest does, by call --
+    def open_step(self, path: tuple[str, ...], header: tuple[Any, ...]) -> int:
+        """A node step starts (its prep checkpoint); ``header`` finds it for ``ingest``."""
+        step = len(self.step_cp)
+        self._by_header[id(header)] = step
+        path_id = self._path_ids.get(path)
+        self.step_path.append(self._path_id(path) if path_id is None else path_id)
+        self.step_cp.append(len(self.marks))
+        self.step_prep.append(None)
+        self.step_exec.append(None)
+        self.step_action.append(0)
+        self.marks.append(_PREP)
+        return step
+
+    def enter_phase(self, step: int, phase: str) -> None:
+        """The checkpoint before ``phase`` (exec, post) of ``step``; prep's is the step's start."""
+        mark = _EXEC if phase == "exec" else _POST if phase == "post" else -1
+        if mark < 0:
+            return
+        marks = self.marks
+        last = len(marks) - 1
+        if marks[last] == mark and self.step_of(last) == step:
+            return  # exec again after a failed attempt: the attempt marks it
+        if step != len(self.step_cp) - 1:
+            self._owner[len(marks)] = step
+        marks.append(mark)
+
+    def close_step(self, step: int, header: tuple[Any, ...], action: Any) -> None:
+        """``step`` returned ``action`` (its done checkpoint)."""
+        self._by_header.pop(id(header), None)
+        action_id = self._action_ids.get(action) if type(action) is str else 0
+        if action_id is None:
+            action_id = self._action_id(action)
+        self.step_action[step] = action_id
+        if step != len(self.step_cp) - 1:
+            self._owner[len(self.marks)] = step
+        self.marks.append(_DONE)
 
     # -- reading ----------------------------------------------------------------------------
     def step_of(self, index: int) -> int:

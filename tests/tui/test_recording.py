@@ -278,3 +278,71 @@ def test_a_type_whose_repr_is_slow_is_asked_once() -> None:
     assert _SlowRepr.calls == 1
     assert all("repr too slow" in item["v"] for item in second)
     tagged._slow_types.discard(_SlowRepr)
+
+
+# -- the fast way in: indexing straight into the timeline ------------------------------------------
+def fold_fully(bundle: Path):
+    from flyt_tui.core.history import RunHistory
+
+    head = read_head(bundle)
+    _flow, ids = stand_in_flow(head)
+    reader = RunReader(head, ids)
+    timeline, history = Timeline(head.store), RunHistory()
+    for records, kept in reader.batches():
+        timeline.ingest(records, kept)
+        history.ingest(records)
+    return timeline, history
+
+
+def fold_indexed(bundle: Path):
+    from flyt_tui.core.history import RunHistory
+    from flyt_tui.core.recording_index import RunIndexer
+
+    head = read_head(bundle)
+    _flow, ids = stand_in_flow(head)
+    indexer = RunIndexer(head, ids)
+    run = indexer.index()
+    history = RunHistory()
+    history.ingest(run.records)
+    history.adopt_counts(run.counts)
+    return run.timeline, history, indexer
+
+
+def same_history(full, indexed) -> None:
+    assert indexed.steps == full.steps
+    # (the two folds drew their own stand-in graphs: nodes are compared by path)
+    # (a batch's items are keyed with id 0 beside their batch node: kept apart)
+    by_path = {(key[0], key[1] == 0): node for key, node in indexed.nodes.items()}
+    assert by_path.keys() == {(key[0], key[1] == 0) for key in full.nodes}
+    for key, node in full.nodes.items():
+        other = by_path[(key[0], key[1] == 0)]
+        assert (other.state, other.runs, other.action, other.next_node, other.edges) == (
+            node.state,
+            node.runs,
+            node.action,
+            node.next_node,
+            node.edges,
+        ), key
+        assert abs(other.duration - node.duration) < 1e-5, key
+        assert encode(other.result_of("prep")) == encode(node.result_of("prep")), key
+    assert indexed.writers == full.writers
+    assert {path: (b.total, b.done, b.failed) for path, b in indexed.batches.items()} == {
+        path: (b.total, b.done, b.failed) for path, b in full.batches.items()
+    }
+    assert (indexed.finished is None) == (full.finished is None)
+
+
+@pytest.mark.parametrize("path", [*SAMPLE_FILES, *(flow_path(name) for name in TEST_FLOWS)], ids=lambda p: p.stem)
+def test_indexing_a_bundle_gives_the_timeline_and_history_of_folding_it(path: Path, tmp_path: Path) -> None:
+    bundle = tmp_path / f"{path.stem}.flyt.jsonl"
+    record(path, bundle)
+    full_timeline, full_history = fold_fully(bundle)
+    timeline, history, indexer = fold_indexed(bundle)
+    same_timeline(full_timeline, timeline)
+    assert [timeline.action_of(s) for s in range(timeline.steps)] == [
+        full_timeline.action_of(s) for s in range(full_timeline.steps)
+    ]
+    assert timeline.failures == full_timeline.failures
+    assert timeline.item_batch == full_timeline.item_batch
+    same_history(full_history, history)
+    assert indexer.state.ended and indexer.state.garbage == 0

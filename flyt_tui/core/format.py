@@ -107,8 +107,11 @@ def _qualname(value: Any) -> str:
 
 
 def type_name(value: Any) -> str:
-    """The value's type as a short name (``dict``, ``MyRecord``)."""
+    """The value's type as a short name (``dict``, ``MyRecord``); for a value read back from
+    a recording (``tagged.py``), the type it had when it was recorded."""
     try:
+        if getattr(type(value), "recorded", False):
+            return str(value.recorded_type).rsplit(".", 1)[-1]
         return type(value).__name__
     except Exception:
         return "object"

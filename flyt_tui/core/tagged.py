@@ -199,6 +199,11 @@ class RecordedRepr:
     """A value the recording could only describe: shows as the ``repr`` it had."""
 
     __slots__ = ("text", "type")
+    recorded = True  # format.type_name names ``recorded_type``
+
+    @property
+    def recorded_type(self) -> str:
+        return self.type
 
     def __init__(self, type_: str, text: str) -> None:
         self.type = type_
@@ -217,6 +222,8 @@ class RecordedBytes(bytes):
     """Bytes that were cut when recorded: the first ``BYTES_LIMIT`` of ``full_length``."""
 
     full_length: int = 0
+    recorded = True
+    recorded_type = "bytes"
 
     def __repr__(self) -> str:
         return f"{bytes.__repr__(self[:60])}… ({self.full_length} bytes, {len(self)} recorded)"
@@ -226,6 +233,11 @@ class RecordedObject:
     """A dataclass or namedtuple as recorded: its type's name and its fields."""
 
     __slots__ = ("fields", "type")
+    recorded = True
+
+    @property
+    def recorded_type(self) -> str:
+        return self.type
 
     def __init__(self, type_: str, fields: dict[str, Any]) -> None:
         self.type = type_

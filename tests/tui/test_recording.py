@@ -346,3 +346,23 @@ def test_indexing_a_bundle_gives_the_timeline_and_history_of_folding_it(path: Pa
     assert timeline.item_batch == full_timeline.item_batch
     same_history(full_history, history)
     assert indexer.state.ended and indexer.state.garbage == 0
+
+
+def test_values_read_back_are_named_by_the_type_they_had() -> None:
+    import dataclasses
+
+    from flyt_tui.core.format import type_name
+    from flyt_tui.core.tagged import decode
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+
+    class Opaque:
+        def __repr__(self) -> str:
+            raise RuntimeError("no")
+
+    assert type_name(decode(encode(Point(1)))) == "Point"
+    assert type_name(decode(encode(Opaque()))) == "Opaque"
+    assert type_name(decode(encode(b"x" * 5000))) == "bytes"
+    assert type_name(decode(encode((1, 2)))) == "tuple"

@@ -187,13 +187,18 @@ def main(
         record=record,
         otel=otel,
     )
-    app.guard_exit = _as_command  # the real command leaves in bounded time; a test's process must not
+    raise SystemExit(_run_app(app))
+
+
+def _run_app(app: Any) -> int:
+    """Run the workbench; the real command leaves in bounded time (a test's process must not)."""
+    app.guard_exit = _as_command
     if _as_command:
         exit_guard.remember_terminal()
     app.run()
     if _as_command:
         exit_guard.arm()  # the app closed: whatever user code still runs must not hold the process
-    raise SystemExit(app.return_code or EXIT_OK)
+    return int(app.return_code or EXIT_OK)
 
 
 def _mermaid(path: Path, attr: str | None, flow_name: str | None) -> int:
@@ -325,14 +330,7 @@ def _recording(path: Path, mermaid: bool, headless: bool, as_json: bool, otel: s
         return _recording_summary(head, as_json, otel)
     from .app import FlytApp
 
-    app = FlytApp(path, watch=False, otel=otel)
-    app.guard_exit = _as_command
-    if _as_command:
-        exit_guard.remember_terminal()
-    app.run()
-    if _as_command:
-        exit_guard.arm()
-    return app.return_code or EXIT_OK
+    return _run_app(FlytApp(path, watch=False, otel=otel))
 
 
 def _recording_summary(head: Any, as_json: bool, otel: str | None = None) -> int:

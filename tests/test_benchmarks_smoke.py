@@ -61,3 +61,10 @@ def test_unknown_row_is_a_usage_error() -> None:
     assert proc.returncode == 2
     assert "unknown row" in proc.stderr and "no_such_row" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_the_recording_rows_run() -> None:
+    proc = run_benchmarks("--quick", "--only", "record_size", "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)["record_size"]
+    assert row["unit"] == "B/step" and row["value"] > 0  # a bundle was written and measured

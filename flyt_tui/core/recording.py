@@ -228,8 +228,6 @@ class _Encoder:
             return ["f", duration] if result is None else ["f", duration, encode(result)]
         if kind is StoreChanged:
             return self._write(record)
-        if kind is NodeStarted:
-            return None
         if kind is NodeFinished:
             action, following = record[3], record[4]
             same = action == self._post_result and type(action) is str

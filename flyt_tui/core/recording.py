@@ -65,6 +65,7 @@ PHASES = ("prep", "exec", "post")
 _PHASE_CODE = {"prep": 0, "exec": 1, "post": 2}
 _DELETED = int(WriteFlag.DELETED)
 _SAFE = 1 << 53  # ints JSON readers keep exactly
+MAX_PENDING = 200_000  # records waiting for the writer (about 20 MB) before feed waits for it
 _TEXT = TEXT_LIMIT
 
 Record = tuple[Any, ...]
@@ -333,14 +334,24 @@ class RecordingWriter:
         first.append({"store": {str(key): encode(value) for key, value in dict(initial_store).items()}})
         self._write(first)
         self._queue: queue.SimpleQueue[tuple[list[Record], list[Kept]] | None] = queue.SimpleQueue()
+        self._pending = 0  # records queued, not written yet (an int: += and -= are atomic enough for a bound)
+        self._progress = threading.Event()  # set by the writer after each batch
         self._thread = threading.Thread(target=self._loop, name="flyt-recording", daemon=True)
         self._thread.start()
         self._closed = False
 
     def feed(self, records: list[Record], kept: Iterable[Kept] = ()) -> None:
-        """Queue a drained batch (and the values its writes kept) to be written."""
-        if not self._closed and (records or kept):
-            self._queue.put((records, list(kept)))
+        """Queue a drained batch (and the values its writes kept) to be written. While more
+        than ``MAX_PENDING`` records wait, it waits for the writer first: the drain slows
+        down, so the run is held back at its checkpoints (the session's backlog limit)
+        instead of the queue growing with the run."""
+        if self._closed or not (records or kept):
+            return
+        while self._pending > MAX_PENDING and self.error is None and self._thread.is_alive():
+            self._progress.clear()
+            self._progress.wait(0.05)
+        self._pending += len(records)
+        self._queue.put((records, list(kept)))
 
     def close(self, timeout: float = 10.0) -> bool:
         """Write what is queued and close the file; ``False`` if that took over ``timeout``."""
@@ -369,8 +380,10 @@ class RecordingWriter:
                 out: list[Any] = []
                 encoder.pairing.extend(kept)
                 encoder.lines(records, out)
+                self._pending -= len(records)
                 del item, records, kept
                 self._write(out)
+                self._progress.set()
         except BaseException as exc:  # a full disk, a closed file: keep it, stop writing
             self.error = exc
         finally:

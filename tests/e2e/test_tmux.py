@@ -177,7 +177,11 @@ def test_record_in_tmux_then_reopen_the_recording_and_walk_it(tmp_path):
     assert bundle.exists() and b'"end"' in bundle.read_bytes()
     # reopened at 100x30: the graph, the status and the timeline keys, nothing run
     session = f"flyt-e2e-replay-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    started = _tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", _command(str(bundle)))
+    for _ in range(20):  # the server of the session just killed may still be exiting
+        started = _tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", _command(str(bundle)))
+        if started.returncode == 0 or "server exited" not in started.stderr:
+            break
+        time.sleep(0.1)
     assert started.returncode == 0, started.stderr
     try:
         screen = _wait_screen(session, lambda s: "done (recorded)" in _status_line(s), 30)

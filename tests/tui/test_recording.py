@@ -366,3 +366,27 @@ def test_values_read_back_are_named_by_the_type_they_had() -> None:
     assert type_name(decode(encode(Opaque()))) == "Opaque"
     assert type_name(decode(encode(b"x" * 5000))) == "bytes"
     assert type_name(decode(encode((1, 2)))) == "tuple"
+
+
+def test_feeding_waits_for_a_writer_that_falls_behind(tmp_path: Path, monkeypatch) -> None:
+    import time
+
+    import flyt_tui.core.recording as recording
+    from flyt_engine.events import NodeStarted
+
+    monkeypatch.setattr(recording, "MAX_PENDING", 10)
+    writer = recording.RecordingWriter(tmp_path / "slow.flyt.jsonl", recording.header(module=None, flow="f"), None, {})
+    write = writer._write
+
+    def slow_write(lines):  # a disk that takes its time
+        time.sleep(0.05)
+        write(lines)
+
+    writer._write = slow_write  # type: ignore[method-assign]
+    header = (1, ("f", "n"), "n", 0)
+    seen = []
+    for _ in range(6):
+        writer.feed([(NodeStarted, header, 0.0)] * 20)
+        seen.append(writer._pending)
+    assert writer.close()
+    assert max(seen) <= 10 + 20  # never more than the bound plus the batch just queued

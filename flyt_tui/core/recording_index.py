@@ -24,7 +24,10 @@ from flyt_engine.events import (
     RunFinished,
     RunStarted,
     StoreChanged,
+    field_getter,
     is_iteration,
+    node_id_of,
+    path_of,
 )
 
 from .recording_reader import PHASES, RecordingHead, RunReader
@@ -37,6 +40,8 @@ Record = tuple[Any, ...]
 # attempt, a fallback, a failure, a batch. Found in the raw bytes (a value that merely
 # looks like one only takes the slower way).
 _RARE = re.compile(rb'\["[xbFBiE]",')
+_KEY = field_getter(StoreChanged, "key")
+_ACTION = field_getter(NodeFinished, "action")
 
 
 class IndexedRun:
@@ -187,12 +192,12 @@ class RunIndexer(RunReader):
     def _note_writes(self, records: list[Record]) -> None:
         for record in records:
             kind = record[0]
-            if kind is StoreChanged and not self._iteration(record[1][1]):
-                self._writers[record[3]] = record[1]
+            if kind is StoreChanged and not self._iteration(path_of(record)):
+                self._writers[_KEY(record)] = record[1]
             elif kind is NodeFinished:
-                self.counts[(record[1][1], record[1][3], record[3])] += 1
+                self.counts[(path_of(record), node_id_of(record), _ACTION(record))] += 1
             elif kind is NodeFailed:
-                self.counts[(record[1][1], record[1][3], None)] += 1
+                self.counts[(path_of(record), node_id_of(record), None)] += 1
 
     def _finish(self) -> IndexedRun:
         """The records of each node's latest step (those not made already) and of the last

@@ -280,6 +280,10 @@ class FlytApp(App[None]):
             self._watch_stop.set()
         if self.session is not None:
             self.session.stop()
+        if self.writer is not None:  # what was drained is written (bounded: quitting stays quick)
+            self.writer.close(timeout=1.0)
+        if self.spans is not None:
+            self.spans.close(timeout=1.0)
 
     # -- workers ---------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -609,10 +613,11 @@ class FlytApp(App[None]):
             return
         from .core.otel import SpanBuilder, make_exporter
 
+        target = self.otel_target
+        if target.endswith(".jsonl") and self.runs > 1:  # run 2's spans into FILE.2.jsonl, as --record does
+            target = f"{target.removesuffix('.jsonl')}.{self.runs}.jsonl"
         try:
-            self.spans = SpanBuilder(
-                make_exporter(self.otel_target), service=self.entry.flow.name, wall_start=wall_start
-            )
+            self.spans = SpanBuilder(make_exporter(target), service=self.entry.flow.name, wall_start=wall_start)
         except Exception as exc:  # the extra missing, a file that cannot be written
             self.notify(f"OpenTelemetry export is off: {error_line(exc, 160)}", severity="error", timeout=8)
 

@@ -60,6 +60,7 @@ class Mark(IntEnum):
 
 
 PHASE_MARKS = {"prep": Mark.PREP, "exec": Mark.EXEC, "post": Mark.POST}
+_PHASE_MARK = {"exec": int(Mark.EXEC), "post": int(Mark.POST)}  # prep's checkpoint is the step's start
 # plain ints for the ingest loop (an IntEnum costs a conversion per append)
 _PREP, _EXEC, _POST, _WRITE = int(Mark.PREP), int(Mark.EXEC), int(Mark.POST), int(Mark.WRITE)
 _ATTEMPT_FAILED, _FALLBACK, _ITEM_MARK = int(Mark.ATTEMPT_FAILED), int(Mark.FALLBACK), int(Mark.ITEM)
@@ -242,41 +243,47 @@ class Timeline:
         add_exec = self.step_exec.append
         add_action = self.step_action.append
         action_ids = self._action_ids
-        step_prep, step_exec = self.step_prep, self.step_exec
+        results_of = {"prep": self.step_prep, "exec": self.step_exec}
         by_header = self._by_header
         owner = self._owner
         path_ids = self._path_ids
         details = self.details
-        write = self._write
+        pairing = self._pairing
+        kept = pairing.queue
+        add_write = self.add_write
+        newest = len(steps) - 1  # the step started last
+        # the step of the record before: a step's records mostly come one after another
+        last_header: Any = None
+        last_step = -1
         for record in batch:
             kind = record[0]
-            if kind is PhaseFinished:
-                phase = record[3]
-                if phase == "prep" or phase == "exec":
-                    step = by_header.get(id(record[1]))
-                    if step is not None:
-                        (step_prep if phase == "prep" else step_exec)[step] = record[4]
-                continue
             header = record[1]
+            if header is last_header:
+                step = last_step
+            else:
+                step = by_header.get(id(header), -1)
+                last_header, last_step = header, step
+            if kind is PhaseFinished:
+                results = results_of.get(record[3])  # prep's and exec's are kept, for forks
+                if results is not None and step >= 0:
+                    results[step] = record[4]
+                continue
             if kind is PhaseStarted:
-                phase = record[3]
-                if phase == "prep":
-                    continue
-                mark = _EXEC if phase == "exec" else _POST if phase == "post" else -1
+                mark = _PHASE_MARK.get(record[3], -1)
                 if mark < 0:
                     continue
-                step = by_header.get(id(header), -1)
-                last = len(marks) - 1
-                if step >= 0 and marks[last] == mark and self.step_of(last) == step:
-                    continue  # exec again after a failed attempt: the attempt marks it
-                if step >= 0 and step != len(steps) - 1:
-                    owner[len(marks)] = step
+                if step >= 0:
+                    if marks[-1] == mark and self.step_of(len(marks) - 1) == step:
+                        continue  # exec again after a failed attempt: the attempt marks it
+                    if step != newest:
+                        owner[len(marks)] = step
                 add_mark(mark)
                 continue
             if kind is NodeStarted:
                 path = path_of(record)
-                step = len(steps)
+                step = newest = len(steps)
                 by_header[id(header)] = step
+                last_header, last_step = header, step
                 path_id = path_ids.get(path)
                 add_step_path(self._path_id(path) if path_id is None else path_id)
                 add_step(len(marks))
@@ -285,14 +292,20 @@ class Timeline:
                 add_action(0)
                 add_mark(_PREP)
                 continue
-            step = by_header.get(id(header), -1)
             if kind is StoreChanged:
-                write(record, step)
+                key, value, deleted = record[3], record[4], record[5]
+                if kept and (entry := kept[0])[1] is value and entry[0] == key:  # the usual case: in order
+                    kept.popleft()
+                    kept_value, flags = entry[2], entry[3]
+                else:
+                    kept_value, flags = pairing.pair(key, value, deleted)
+                add_write(step, key, kept_value, flags, deleted, header[1])  # (header: run_id, path, ...)
                 continue
             index = len(marks)
             if kind is NodeFinished:
                 mark = _DONE
                 by_header.pop(id(header), None)
+                last_header = None
                 if step >= 0:
                     action = record[3]
                     action_id = action_ids.get(action) if type(action) is str else 0
@@ -320,9 +333,10 @@ class Timeline:
                 details[index] = _FAILED(record)
                 self.failures.append(index)
                 by_header.pop(id(header), None)
+                last_header = None
             else:  # nothing kept for it (batch start and end, run end)
                 continue
-            if step >= 0 and step != len(steps) - 1:
+            if step >= 0 and step != newest:
                 owner[index] = step
             add_mark(mark)
 

@@ -39,6 +39,7 @@ from .core.history import NodeKey, RunHistory, Tick, is_iteration_marker, iterat
 from .core.loading import FlowEntry, LoadedModule
 from .core.recording import RecordingWriter, is_recording
 from .core.recording_reader import RecordingHead
+from .core.run_outputs import RunOutputs
 from .core.session import RunSession
 from .core.source import PhaseSource, node_sources
 from .core.timeline import MISSING
@@ -156,12 +157,8 @@ class FlytApp(App[None]):
         # A FILE.flyt.jsonl is a recorded run, opened read-only (core/replay.py); ``record``
         # names the bundle each run here is streamed into (core/recording.py).
         self.recording: RecordingHead | None = None
-        self.record_path = Path(record) if record is not None else None
-        self.writer: RecordingWriter | None = None
-        self.otel_target = otel  # --otel: each run's spans go there (core/otel.py)
-        self.spans: Any = None  # the SpanBuilder of the run going on
+        self.outputs = RunOutputs(Path(record) if record is not None else None, otel)  # --record, --otel
         self._fork_after_load: tuple[Travel, int] | None = None
-        self.recorded: dict[int, Path] = {}  # run number -> the bundle --record wrote it to
         self._recording_before_fork: RecordingHead | None = None
         self.load_options: dict[str, Any] = {
             "attr": attr,
@@ -280,10 +277,7 @@ class FlytApp(App[None]):
             self._watch_stop.set()
         if self.session is not None:
             self.session.stop()
-        if self.writer is not None:  # what was drained is written (bounded: quitting stays quick)
-            self.writer.close(timeout=1.0)
-        if self.spans is not None:
-            self.spans.close(timeout=1.0)
+        self.outputs.close_now()  # what was drained is written (bounded: quitting stays quick)
 
     # -- workers ---------------------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -356,7 +350,9 @@ class FlytApp(App[None]):
         self.timeline_strip.show(self.travel)
         self.status.set_state(ViewState.RUNNING, "reading the recording")
         wall = head.header.get("wall")
-        self._start_spans(wall if isinstance(wall, (int, float)) else None)
+        self._say_problems(
+            self.outputs.start_spans(self.runs, head.flow_name, wall if isinstance(wall, (int, float)) else None)
+        )
         if self.exit_after_paint and not self._painted:
             self._painted = True
             self.call_after_refresh(self._report_paint)
@@ -578,7 +574,9 @@ class FlytApp(App[None]):
             self.past_runs = [*self.past_runs[-(KEEP_RUNS - 1) :], self._newest]
         self.session = session
         self.runs += 1
-        self._start_writer(session, initial)
+        self._say_problems(
+            self.outputs.start(self.runs, session.flow, initial, module=self.path, entry=self.entry.name)
+        )
         self._shown_pause = None
         self._reset_run_view(initial)
         self.travel = self._newest = Travel(self.view.timeline, run=self.runs, origin=origin)
@@ -588,54 +586,15 @@ class FlytApp(App[None]):
         self._ticker.resume()
         self._run(session, old, mode, target)
 
-    def _start_writer(self, session: RunSession, initial: Mapping[str, Any]) -> None:
-        """With ``--record``: stream this run into its bundle (run 1 into FILE, later runs into
-        FILE with ``.N`` before the suffix)."""
-        from .core.recording import SUFFIX, start_recording
-
-        self.writer = None
-        self._start_spans()
-        if self.record_path is None or self.entry is None:
-            return
-        path = self.record_path
-        if self.runs > 1:
-            path = path.with_name(f"{path.name.removesuffix(SUFFIX)}.{self.runs}{SUFFIX}")
-        try:
-            self.writer = start_recording(path, session.flow, initial, module=self.path, entry=self.entry.name)
-            self.recorded[self.runs] = path
-        except OSError as exc:
-            self.notify(f"cannot record to {path}: {exc.strerror or exc}", severity="error", timeout=8)
-
-    def _start_spans(self, wall_start: float | None = None) -> None:
-        """With ``--otel``: a SpanBuilder for this run (its spans exported as it goes)."""
-        self.spans = None
-        if self.otel_target is None or self.entry is None:
-            return
-        from .core.otel import SpanBuilder, make_exporter
-
-        target = self.otel_target
-        if target.endswith(".jsonl") and self.runs > 1:  # run 2's spans into FILE.2.jsonl, as --record does
-            target = f"{target.removesuffix('.jsonl')}.{self.runs}.jsonl"
-        try:
-            self.spans = SpanBuilder(make_exporter(target), service=self.entry.flow.name, wall_start=wall_start)
-        except Exception as exc:  # the extra missing, a file that cannot be written
-            self.notify(f"OpenTelemetry export is off: {error_line(exc, 160)}", severity="error", timeout=8)
+    def _say_problems(self, problems: list[str]) -> None:
+        for problem in problems:
+            self.notify(problem, severity="error", timeout=8)
 
     @work(thread=True, group="record", exit_on_error=False)
-    def _close_spans(self, spans: Any) -> None:
-        spans.close()
-        self.notify(spans.summary(), severity="warning" if spans.dropped or spans.error else "information", timeout=5)
-
-    @work(thread=True, group="record", exit_on_error=False)
-    def _close_writer(self, writer: RecordingWriter) -> None:
-        """Finish a bundle off the UI thread and say where it is."""
-        finished = writer.close()
-        if writer.error is not None:
-            self.notify(f"the recording {writer.path.name} stopped: {error_line(writer.error, 120)}", severity="error")
-        elif not finished:
-            self.notify(f"{writer.path.name} is still being written", severity="warning")
-        else:
-            self.notify(f"recorded to {writer.path}", timeout=4)
+    def _finish_outputs(self, writer: RecordingWriter | None, spans: Any) -> None:
+        """Finish a run's bundle and spans off the UI thread and say how it went."""
+        for words, problem in RunOutputs.finish(writer, spans):
+            self.notify(words, severity="warning" if problem else "information", timeout=6 if problem else 4)
 
     def _reset_run_view(
         self,
@@ -684,12 +643,8 @@ class FlytApp(App[None]):
             self._adopt_recording(session)
         self._tick()
         self._ticker.pause()
-        if self.writer is not None:
-            self._close_writer(self.writer)
-            self.writer = None
-        if self.spans is not None:
-            self._close_spans(self.spans)
-            self.spans = None
+        if self.outputs.active:
+            self._finish_outputs(*self.outputs.detach())
         self.flow_tree.set_pause(None)
         self._shown_pause = None
         state = str(getattr(session.state, "value", session.state))
@@ -788,30 +743,19 @@ class FlytApp(App[None]):
             return
         paused_at = session.paused_at  # read before draining: its record is then in the batch
         snapshots = session.snapshots
-        writer = self.writer
-        spans = self.spans
-        if spans is not None:
+        outputs = self.outputs
+        if outputs.active:  # --record, --otel: the same batch goes to the bundle and the spans
 
-            def ingest_and_trace(records: list[tuple[Any, ...]]) -> None:
-                kept = snapshots.take() if snapshots is not None else ()
+            def ingest_and_send(records: list[tuple[Any, ...]]) -> None:
+                kept = snapshots.take() if snapshots is not None else []
                 self.view.ingest(records, kept)
-                if writer is not None:
-                    writer.feed(records, kept)
-                spans.feed(records)
+                outputs.feed(records, kept)
 
-            session.pump(ingest_and_trace)
+            session.pump(ingest_and_send)
         elif snapshots is None:
             session.pump(self.view.ingest)
-        elif writer is None:  # the values kept at the writes are taken after the records: each has its own
+        else:  # the values kept at the writes are taken after the records: each has its own
             session.pump(lambda records: self.view.ingest(records, snapshots.take()))
-        else:
-
-            def ingest_and_record(records: list[tuple[Any, ...]]) -> None:
-                kept = snapshots.take()
-                self.view.ingest(records, kept)
-                writer.feed(records, kept)
-
-            session.pump(ingest_and_record)
         if self.recording is not None and not session.finished:
             self._show_reading(session)
         due = self.view.take_due(time.monotonic(), urgent=paused_at is not None or session.finished)
@@ -1693,29 +1637,18 @@ class FlytApp(App[None]):
 
     @work(thread=True, group="record", exit_on_error=False)
     def _save_run(self, travel: Travel, target: Path) -> None:
-        """Write the bundle: a copy of what --record (or the recording opened) wrote, else the
-        run made again from its timeline (no durations: the timeline does not keep them)."""
-        import shutil
-
-        from .core.recording import start_recording
-        from .core.timeline_export import timeline_records
-
-        source = self.path if self.recording is not None else self.recorded.get(travel.run)
+        """Write the bundle (``RunOutputs.save``) off the UI thread."""
+        entry = self.entry
         try:
-            if source is not None and source.is_file():
-                if source.resolve() != target.resolve():
-                    shutil.copyfile(source, target)
-            else:
-                entry = self.entry
-                if entry is None:
-                    raise RuntimeError("no flow is loaded")
-                flow = entry.flow
-                writer = start_recording(target, flow, travel.timeline.initial, module=self.path, entry=entry.name)
-                for records, kept in timeline_records(travel.timeline, (flow.name,), id(flow)):
-                    writer.feed(records, kept)
-                writer.close(60)
-                if writer.error is not None:
-                    raise writer.error
+            self.outputs.save(
+                travel.timeline,
+                travel.run,
+                target,
+                flow=entry.flow if entry is not None else None,
+                module=self.path,
+                entry=entry.name if entry is not None else "flow",
+                source=self.path if self.recording is not None else None,
+            )
         except Exception as exc:
             self.notify(f"could not save the run: {error_line(exc, 160)}", severity="error", timeout=8)
             return

@@ -48,7 +48,7 @@ async def test_record_in_the_workbench_then_reopen_shows_the_same_steps_and_stor
         await wait_state(pilot, "done")
         steps = app.travel.timeline.steps
         final = dict(app.session.store.get_all())
-        await wait_for(pilot, lambda: app.writer is None and bundle.exists() and b'"end"' in bundle.read_bytes())
+        await wait_for(pilot, lambda: not app.outputs.active and bundle.exists() and b'"end"' in bundle.read_bytes())
         await pilot.press("r")  # the second run goes to chat.2.flyt.jsonl
         await wait_state(pilot, "done")
     assert (tmp_path / "chat.2.flyt.jsonl").exists()

@@ -130,3 +130,23 @@ def test_nothing_of_opentelemetry_is_imported_without_otel(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+async def test_the_workbench_exports_each_run(tmp_path):
+    from conftest import SIZE, wait_for, wait_loaded, wait_state
+
+    from flyt_tui.app import FlytApp
+
+    first, second = tmp_path / "spans.jsonl", tmp_path / "spans.2.jsonl"
+    app = FlytApp(flow_path("nested"), watch=False, stable_output=True, otel=str(first))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        for _ in range(2):
+            await pilot.press("r")
+            await wait_state(pilot, "done")
+            await wait_for(pilot, lambda: not app.outputs.active)
+        # each run's spans are exported when it ends (off the UI thread): run 2 into spans.2.jsonl
+        await wait_for(pilot, lambda: any(n.message.startswith("OpenTelemetry") for n in app._notifications))
+        await wait_for(pilot, lambda: second.exists() and bool(second.read_text().strip()))
+    assert any(span["name"].startswith("run ") for span in spans_of(first))
+    assert len(spans_of(second)) == len(spans_of(first))

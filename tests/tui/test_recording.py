@@ -390,3 +390,11 @@ def test_feeding_waits_for_a_writer_that_falls_behind(tmp_path: Path, monkeypatc
         seen.append(writer._pending)
     assert writer.close()
     assert max(seen) <= 10 + 20  # never more than the bound plus the batch just queued
+
+
+def test_runs_after_the_first_are_numbered_beside_it() -> None:
+    from flyt_tui.core.run_outputs import numbered
+
+    assert numbered("/tmp/etl.flyt.jsonl", 1, ".flyt.jsonl") == "/tmp/etl.flyt.jsonl"
+    assert numbered("/tmp/etl.flyt.jsonl", 3, ".flyt.jsonl") == "/tmp/etl.3.flyt.jsonl"
+    assert numbered("spans.jsonl", 2, ".jsonl") == "spans.2.jsonl"

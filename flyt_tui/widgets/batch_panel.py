@@ -29,6 +29,7 @@ class BatchBar(Horizontal):
         self._progress = ProgressBar(total=max(1, record.total), show_eta=False)
         self._stats = Static(classes="batch-stats")
         self.record = record
+        self.past = False  # showing a past moment: no rate or time (they are the run's, not the moment's)
 
     def compose(self) -> ComposeResult:
         yield self._label
@@ -68,7 +69,7 @@ class BatchBar(Horizontal):
             text.append(f" · {record.fallbacks} fell back", style="yellow")
         if record.instances > 1:
             text.append(f" · {record.instances} runs", style="dim")
-        if not self.stable:
+        if not self.stable and not self.past:
             if record.finished:
                 text.append(f" · {format_duration(record.last - record.first)}", style="dim")
             else:
@@ -95,15 +96,18 @@ class BatchPanel(VerticalScroll):
         self._progresss.clear()
         self._empty.display = True
 
-    def apply(self, records: list[BatchRecord]) -> None:
-        """Create or update the bars of the batches that changed this tick."""
+    def apply(self, records: list[BatchRecord], *, past: bool = False) -> None:
+        """Create or update the bars of the batches that changed this tick (``past``: as
+        they were at a moment of the timeline)."""
         for record in records:
             bar = self._progresss.get(record.path)
             if bar is None:
                 bar = self._progresss[record.path] = BatchBar(record, stable=self.stable)
+                bar.past = past
                 self._empty.display = False
                 self.mount(bar)
             else:
+                bar.past = past
                 bar.show(record)
 
     def show_moment(self, records: list[BatchRecord], counts: dict[tuple[str, ...], tuple[int, int]]) -> None:
@@ -115,7 +119,7 @@ class BatchPanel(VerticalScroll):
             finished = record.finished and done >= record.done
             fallbacks = record.fallbacks if finished else 0
             shown.append(replace(record, done=done, failed=failed, finished=finished, fallbacks=fallbacks))
-        self.apply(shown)
+        self.apply(shown, past=True)
 
     @property
     def bars(self) -> list[BatchBar]:

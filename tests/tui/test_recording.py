@@ -34,6 +34,8 @@ TEST_FLOWS = [
     "weird",
     "flaky_batch",
     "async_steps",
+    "pocketflow_style",
+    "pocketflow_async",
 ]
 
 

@@ -137,6 +137,18 @@ def main(
     if otel is not None:
         otel = _check_otel(otel)
     if is_recording(target):
+        run_only = {
+            "--set": set_options,
+            "--store": store_file,
+            "--break": breakpoints,
+            "--watch": watches,
+            "--break-on": break_on,
+            "--record": record,
+            "--flow": flow_name,
+        }
+        given = [option for option, value in run_only.items() if value]
+        if given:
+            _fail(f"{', '.join(given)}: a recording runs nothing (open its module to run it again)")
         raise SystemExit(_recording(Path(target).absolute(), mermaid, headless or as_json, as_json, otel))
     if record is not None:
         if not is_recording(record):

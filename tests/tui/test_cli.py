@@ -512,3 +512,14 @@ def test_a_failed_run_recorded_reopens_as_failed(tmp_path):
     result = invoke("--headless", bundle)
     assert result.exit_code == 1
     assert "failed" in result.stderr
+
+
+def test_options_that_run_something_are_refused_for_a_recording(tmp_path, fake_app):
+    path = write(tmp_path, "counter.py", COUNTER)
+    bundle = tmp_path / "run.flyt.jsonl"
+    assert invoke("--headless", path, "--record", bundle).exit_code == 0
+    for args in (["--set", "n=1"], ["--break", "count"], ["--watch", "n"], ["--record", tmp_path / "b.flyt.jsonl"]):
+        result = invoke(bundle, *args)
+        assert result.exit_code == 2, args
+        assert "a recording runs nothing" in result.stderr and args[0] in result.stderr
+    assert fake_app == []

@@ -131,8 +131,9 @@ class _Encoder:
     def lines(self, records: list[Record], out: list[Any]) -> None:
         """Append the lines of ``records`` to ``out`` (JSON-ready objects).
 
-        The writer's hot loop: phase starts, phase ends and store writes of the step on the
-        line (nearly every record) are handled inline; the rest goes through ``_op``."""
+        The writer's hot loop: a line begins where the records' header changes (or a step
+        starts); phase starts, phase ends and store writes (nearly every record) are encoded
+        inline, the rest by ``_op``."""
         line: list[Any] = []
         current: Any = None
         by_header = self._by_header
@@ -141,57 +142,52 @@ class _Encoder:
         for record in records:
             kind = record[0]
             head = record[1]
-            if head is current:
-                if kind is PhaseStarted:
-                    line.append(phase_code[record[3]])
+            if head is not current or kind is NodeStarted:  # a line begins (or a run line)
+                if t0 is None:
+                    t0 = self.t0 = record[2]
+                if kind is RunStarted or kind is RunFinished:
+                    current = None
+                    out.append(self._run_line(record))
                     continue
-                if kind is PhaseFinished:
-                    result = record[4]
-                    duration = int(record[5] * 1e6 + 0.5)
-                    if record[3] == "post":
-                        self._post_result = result
-                    if result is None:
-                        line.append(["f", duration])
-                    else:
-                        plain = type(result)
-                        if not ((plain is str and len(result) <= _TEXT) or (plain is int and -_SAFE < result < _SAFE)):
-                            result = encode(result)
-                        line.append(["f", duration, result])
-                    continue
-                if kind is StoreChanged:
-                    line.append(self._write(record))
-                    continue
-            if t0 is None:
-                t0 = self.t0 = record[2]
-            if kind is RunStarted or kind is RunFinished:
-                current = None
-                out.append(self._run_line(record))
-                continue
-            if kind is NodeStarted:  # a new step (a node's visits share one header: never by header alone)
-                step = self.steps
-                self.steps += 1
-                by_header[id(head)] = step
-                current = head
                 now = int((record[2] - t0) * 1e6 + 0.5)
-                line = [step, now - self._last_us, self._path_id(head, out)]
-                self._last_us = now
-                out.append(line)
-                continue
-            if head is not current:
                 current = head
+                if kind is NodeStarted:  # a new step (a node's visits share one header: never by header alone)
+                    step = self.steps
+                    self.steps += 1
+                    by_header[id(head)] = step
+                    line = [step, now - self._last_us, self._path_id(head, out)]
+                    self._last_us = now
+                    out.append(line)
+                    continue
                 running = by_header.get(id(head))
-                now = int((record[2] - t0) * 1e6 + 0.5)
                 if running is None:
                     line = [-1, now - self._last_us, self._path_id(head, out), head[3]]
                 else:
                     line = [running, now - self._last_us]
                 self._last_us = now
                 out.append(line)
-            op = self._op(kind, record)
-            if op is not None:
-                line.append(op)
-            if kind is NodeFinished or kind is NodeFailed:
-                by_header.pop(id(head), None)
+            if kind is PhaseStarted:
+                line.append(phase_code[record[3]])
+            elif kind is PhaseFinished:
+                result = record[4]
+                duration = int(record[5] * 1e6 + 0.5)
+                if record[3] == "post":
+                    self._post_result = result
+                if result is None:
+                    line.append(["f", duration])
+                else:
+                    plain = type(result)
+                    if not ((plain is str and len(result) <= _TEXT) or (plain is int and -_SAFE < result < _SAFE)):
+                        result = encode(result)
+                    line.append(["f", duration, result])
+            elif kind is StoreChanged:
+                line.append(self._write(record))
+            else:
+                op = self._op(kind, record)
+                if op is not None:  # (a kind of record this format does not know: left out)
+                    line.append(op)
+                if kind is NodeFinished or kind is NodeFailed:
+                    by_header.pop(id(head), None)
 
     def _path_id(self, head: tuple[Any, ...], out: list[Any]) -> int:
         """The id of the header's path (a table line the first time it is seen); looked up
@@ -219,16 +215,7 @@ class _Encoder:
         return {"end": end}
 
     def _op(self, kind: Any, record: Record) -> Any:
-        if kind is PhaseStarted:
-            return _PHASE_CODE.get(record[3], record[3])
-        if kind is PhaseFinished:
-            result = record[4]
-            duration = _us(record[5])
-            if record[3] == "post":
-                self._post_result = result
-            return ["f", duration] if result is None else ["f", duration, encode(result)]
-        if kind is StoreChanged:
-            return self._write(record)
+        """The op of a record that is not a phase or a write (the format above)."""
         if kind is NodeFinished:
             action, following = record[3], record[4]
             same = action == self._post_result and type(action) is str

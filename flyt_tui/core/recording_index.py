@@ -113,12 +113,9 @@ class RunIndexer(RunReader):
         else:
             step = line[0]
             clock, phase = self._clock, self._phases.get(step, "prep")
-            head = self._line_head(line)
-            if head[3]:
-                records.append((NodeStarted, head[1], self._clock / 1e6))
-            self._line_end(step, self._line_ops(head[0], head[1], head[2], records, kept))
+            header, new = self._step_line(line, records, kept)
             if step >= 0:
-                self._remember(line, head[1], clock, phase, head[3], True)
+                self._remember(line, header, clock, phase, new, True)
             self._note_writes(records)
         if self.timeline.run_id is None and not any(record[0] is RunStarted for record in records):
             self.timeline.run_id = self.run_id  # a bundle without its run line

@@ -323,11 +323,13 @@ class RunReader:
         else:
             raise ValueError("unknown line")
 
-    def _step_line(self, data: list[Any], records: list[Record], kept: list[Kept]) -> None:
+    def _step_line(self, data: list[Any], records: list[Record], kept: list[Kept]) -> tuple[tuple[Any, ...], bool]:
+        """A step line's records; returns its header and whether it started its step."""
         step, header, ops, new = self._line_head(data)
         if new:
             records.append((NodeStarted, header, self._clock / 1e6))
         self._line_end(step, self._line_ops(step, header, ops, records, kept))
+        return header, new
 
     def _line_head(self, data: list[Any]) -> tuple[int, tuple[Any, ...], list[Any], bool]:
         """The line's step, its header, its ops and whether it starts the step; the clock moves on."""

@@ -234,40 +234,45 @@ async def adrive(
     ``call_phase``."""
     signal = ctx._signal
     # per node, keyed as ``transitions`` is, looked up once a run: its plan, its successors and
-    # its phases (bound once: the plan already fixed how each is called for this run)
+    # its phases (bound once: the plan already fixed how each is called for this run); a node
+    # that follows itself (a loop of one) skips even that lookup
     known: dict[Any, tuple[Plan, dict[str, Any] | None, Any, Any, Any]] = {}
     awaited = Call.AWAIT
     inline = Call.INLINE
+    current: Node | None = None
     while True:
         if signal.error is not None:
             raise _fresh(signal.error)
-        key = id(node) if by_id else node
-        entry = known.get(key)
-        if entry is None:
-            entry = known[key] = (plan_of(node), transitions.get(key), node.prep, node.exec, node.post)
-        plan, successors, prep, exec_, post = entry
-        how = plan[0]
+        if node is not current:
+            key = id(node) if by_id else node
+            entry = known.get(key)
+            if entry is None:
+                entry = known[key] = (plan_of(node), transitions.get(key), node.prep, node.exec, node.post)
+            plan, successors, prep, exec_, post = entry
+            prep_how, exec_how, post_how = plan[0], plan[1], plan[2]
+            plain_retries = node._plain_retries  # a class's flag (node.py): fixed for the node
+            current = node
         try:
-            if how is awaited:
+            if prep_how is awaited:
                 prep_result = await prep(ctx, shared)
-            elif how is inline:
+            elif prep_how is inline:
                 prep_result = prep(ctx, shared)
             else:
-                prep_result = await call_phase(node, "prep", how, node.prep, ctx, shared)
+                prep_result = await call_phase(node, "prep", prep_how, node.prep, ctx, shared)
         except _PASS_THROUGH:
             raise
         except asyncio.CancelledError as exc:
             raise _as_cancelled(signal, exc) from None
         except Exception as exc:
             raise NodeError(node, "prep", 0, exc) from exc
-        if how is inline and hasattr(prep_result, "__await__"):
+        if prep_how is inline and hasattr(prep_result, "__await__"):
             raise awaitable_returned(f"node {node.name!r}", "prep", prep_result)
 
         attempts = 1
-        if (node.max_retries if node._plain_retries else node.get_max_retries()) > 0:
+        if (node.max_retries if plain_retries else node.get_max_retries()) > 0:
             if signal.error is not None:
                 raise _fresh(signal.error)
-            if plan[1] is awaited:
+            if exec_how is awaited:
                 try:
                     exec_result = await exec_(ctx, prep_result)
                 except asyncio.CancelledError as exc:
@@ -282,14 +287,13 @@ async def adrive(
 
         if signal.error is not None:
             raise _fresh(signal.error)
-        how = plan[2]
         try:
-            if how is awaited:
+            if post_how is awaited:
                 action = await post(ctx, shared, prep_result, exec_result)  # type: ignore[misc]
-            elif how is inline:
+            elif post_how is inline:
                 action = post(ctx, shared, prep_result, exec_result)
             else:
-                action = await call_phase(node, "post", how, node.post, ctx, shared, prep_result, exec_result)
+                action = await call_phase(node, "post", post_how, node.post, ctx, shared, prep_result, exec_result)
         except _PASS_THROUGH:
             raise
         except asyncio.CancelledError as exc:

@@ -43,7 +43,7 @@ from .core.run_outputs import RunOutputs
 from .core.session import RunSession
 from .core.source import PhaseSource, node_sources
 from .core.timeline import MISSING
-from .core.travel import DELETED, Move, Origin, Travel
+from .core.travel import DELETED, Move, Origin, Result, Travel
 from .messages import FilesChanged, LoadFailed, ModuleLoaded, RecordingOpened, RunEnded
 from .screens.workbench import WorkbenchScreen
 from .view import RunView
@@ -130,6 +130,7 @@ class FlytApp(App[None]):
         Binding("home", "timeline('first')", "First", id="flyt.timeline_first", show=False, priority=True),
         Binding("end", "timeline('last')", "Live", id="flyt.timeline_last", show=False, priority=True),
         Binding("p", "provenance", "Who wrote it", id="flyt.provenance", show=False),
+        Binding("E", "edit_result", "Edit result", id="flyt.edit_result", key_display="E", show=False),
         Binding("x", "stop", "Stop", id="flyt.stop"),
         Binding("f", "filter_logs", "Filter logs", id="flyt.filter", show=False),
         Binding("s", "switch_flow", "Switch flow", id="flyt.switch", show=False),
@@ -1306,7 +1307,10 @@ class FlytApp(App[None]):
             if key is None or key not in store:
                 self.notify("move the store table's cursor to a key", severity="warning")
                 return
-            self.push_screen(ValueEditor(key, store[key]), lambda result: self._write_edit(key, result))
+            self.push_screen(
+                ValueEditor(key, store[key], writes="keeps it for a fork from here"),
+                lambda result: self._write_edit(key, result),
+            )
             return
         if session is None or session.paused_at is None:
             self.notify(
@@ -1429,9 +1433,11 @@ class FlytApp(App[None]):
                 table.light(key)
         run = f"run {travel.run} · " if travel is not self._newest else ""
         table.border_title = f"SharedStore · {run}{travel.position_words()}"
-        edits = f" · {len(travel.edits)} edited (R forks with them)" if travel.edits else ""
+        edits = f" · {travel.edit_count} edited (R forks with them)" if travel.edit_count else ""
         table.border_subtitle = f"changed: {', '.join(changed)}{edits}" if changed else edits.removeprefix(" · ")
-        self.status.set_state(ViewState.VIEWING, travel.position_words(), "[ ] { } home end · R fork · p who wrote it")
+        self.status.set_state(
+            ViewState.VIEWING, travel.position_words(), "[ ] { } home end · R fork · E edit result · p who wrote it"
+        )
         here = self.flow_tree.key_for_path(template_path(moment.path)[0]) if moment.path else None
         self.flow_tree.set_pause(PausePoint(here, f"◆ here: {moment.words}") if here is not None else None)
         if travel is not self._newest:  # an earlier run: its bars are not kept
@@ -1443,9 +1449,15 @@ class FlytApp(App[None]):
     def _show_moment_inspector(self, moment: Any, changed: dict[str, Any], store: dict[str, Any]) -> None:
         timeline = self.travel.timeline
         facts: dict[str, Any] = {"node": "/".join(moment.path) or "(the run)", "checkpoint": moment.words}
-        if moment.step >= 0:
-            facts["prep result"] = timeline.step_prep[moment.step]
-            facts["exec result"] = timeline.step_exec[moment.step]
+        if moment.step >= 0:  # the results that existed at that moment, or the ones you gave the fork
+            edits = self.travel.result_edits
+            known = dict(zip((Result.PREP, Result.EXEC), timeline.results_known(moment.index), strict=True))
+            recorded = {Result.PREP: timeline.step_prep[moment.step], Result.EXEC: timeline.step_exec[moment.step]}
+            for result in Result:
+                if result in edits:
+                    facts[f"{result.value} result (your edit, for the fork)"] = edits[result]
+                elif known[result]:
+                    facts[f"{result.value} result"] = recorded[result]
         if isinstance(moment.detail, tuple) and len(moment.detail) == 3 and isinstance(moment.detail[2], BaseException):
             facts["error"] = error_line(moment.detail[2], 200)
         if changed:
@@ -1545,10 +1557,11 @@ class FlytApp(App[None]):
             self.notify("move the timeline cursor to where the fork starts ([ { home), then R", severity="warning")
             return
         try:
-            path, phase, prep, exec_result = travel.timeline.fork_point(travel.cursor)
+            point = travel.fork_point()
         except LookupError as exc:
             self.notify(str(exc), severity="warning")
             return
+        path, phase = point.path, point.phase
         missing = _missing_from(self.entry.flow, path)
         if missing is not None:
             self.notify(f"cannot fork: {missing}", severity="error", timeout=8)
@@ -1558,11 +1571,12 @@ class FlytApp(App[None]):
         origin = Origin(travel.run, moment.step + 1, moment.words)
         self._start_run(
             "run",
-            start_at=StartAt(path, phase, prep_result=prep, exec_result=exec_result),
+            start_at=StartAt(path, phase, prep_result=point.prep_result, exec_result=point.exec_result),
             store=store,
             origin=origin,
         )
-        self.notify(f"run {self.runs}: {origin} · {'/'.join(path[1:]) or path[0]} · {phase}")
+        given = "".join(f" · your {result.value} result" for result in point.results if result in point.edited)
+        self.notify(f"run {self.runs}: {origin} · {'/'.join(path[1:]) or path[0]} · {phase}{given}")
 
     def _offer_fork_from_recording(self) -> None:
         """A fork needs the code: offer to open the recorded module (imported, so asked first)."""
@@ -1608,6 +1622,48 @@ class FlytApp(App[None]):
         self.load_options["attr"] = head.header.get("entry") or None
         self.status.set_reload(f"opening {module.name} to fork", "yellow")
         self._load(None)
+
+    def action_edit_result(self, which: str = "") -> None:
+        """At a past checkpoint, edit (as JSON) the prep or exec result a fork from there starts
+        with: before exec the prep result, before post the exec result (or ``which``)."""
+        from .screens.value_editor import ValueEditor
+
+        travel = self.travel
+        if travel.cursor is None:
+            self.notify(
+                "move the timeline cursor to a node's exec or post checkpoint ([ ] { }), then E", severity="warning"
+            )
+            return
+        try:
+            point = travel.fork_point()
+        except LookupError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        node = "/".join(point.path[1:]) or point.path[-1]
+        if not point.results:
+            self.notify(
+                f"a fork from here runs {node}'s prep again: no result to give it (] moves to its exec)",
+                severity="warning",
+            )
+            return
+        result = Result(which) if which else point.results[-1]
+        if result not in point.results:
+            self.notify(
+                f"a fork from here starts before {point.phase}: it takes no {result.value} result", severity="warning"
+            )
+            return
+        value = point.prep_result if result is Result.PREP else point.exec_result
+        self.push_screen(
+            ValueEditor(f"{node} {result.value} result", value, writes="keeps it for a fork from here"),
+            lambda edited: self._edit_result(travel, result, edited),
+        )
+
+    def _edit_result(self, travel: Travel, result: Result, edited: tuple[Any] | None) -> None:
+        if edited is None or travel is not self.travel or travel.cursor is None:
+            return
+        travel.result_edits[result] = edited[0]
+        self._show_moment()
+        self.timeline_strip.show(travel)
 
     def action_save_run(self) -> None:
         """Save the run on show as a ``.flyt.jsonl`` bundle (the palette's "Save this run")."""

@@ -46,6 +46,16 @@ def workbench_commands(app: FlytApp) -> Iterator[SystemCommand]:
         "Run again from there: the store as it was plus your edits, the current code (R)",
         app.action_fork,
     )
+    yield SystemCommand(
+        "Fork: edit the prep result",
+        "At a past exec or post checkpoint, the prep result the fork starts with (E before exec)",
+        lambda: app.action_edit_result("prep"),
+    )
+    yield SystemCommand(
+        "Fork: edit the exec result",
+        "At a past post checkpoint, the exec result the fork starts with (E before post)",
+        lambda: app.action_edit_result("exec"),
+    )
     yield SystemCommand("Timeline: back", "One checkpoint back ([)", lambda: app.action_timeline("back"))
     yield SystemCommand("Timeline: forward", "One checkpoint forward (])", lambda: app.action_timeline("forward"))
     yield SystemCommand("Timeline: step back", "One node step back ({)", lambda: app.action_timeline("step_back"))

@@ -40,6 +40,7 @@ from flyt_engine.events import (
 from .snapshots import Kept, KeptPairing, WriteFlag, thaw
 
 KEYFRAME_EVERY = 1024  # writes between two full copies of the store
+_WRITES_LOOKED_BACK = 4096  # results_known: past this many writes in a row, a step's post is assumed
 
 Record = tuple[Any, ...]
 
@@ -556,6 +557,29 @@ class Timeline:
             return starts[later] if later < len(starts) else len(self) - 1
         earlier = bisect_left(starts, index) - 1
         return starts[earlier] if earlier >= 0 else 0
+
+    def results_known(self, index: int) -> tuple[bool, bool]:
+        """Whether the prep result and the exec result of checkpoint ``index``'s step existed
+        yet at that moment (before exec: prep's only; before prep: neither)."""
+        marks = self.marks
+        step = self.step_of(index)
+        at = index
+        mark = marks[at]
+        while mark in (_WRITE, _EDIT):  # a write: as of the phase it was made in
+            if at == 0 or index - at >= _WRITES_LOOKED_BACK:
+                return True, True
+            at -= 1
+            mark = marks[at]
+            if self.step_of(at) != step:  # after a child's checkpoint: the step's post
+                return True, True
+        if mark == _FAILED_MARK:
+            phase = self.details.get(at, ("post",))[0]
+            return phase != "prep", phase == "post"
+        if mark == _PREP:
+            return False, False
+        if mark in (_EXEC, _ATTEMPT_FAILED, _ITEM_MARK):  # exec under way
+            return True, False
+        return True, True
 
     def fork_point(self, index: int) -> tuple[tuple[str, ...], str, Any, Any]:
         """Where a fork from checkpoint ``index`` starts: ``(path, phase, prep, exec)``.

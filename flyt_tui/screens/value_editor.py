@@ -1,5 +1,6 @@
-"""Edit a store value as JSON while the run is paused: invalid JSON is refused with the
-parse error and nothing is written; a value JSON cannot say is shown read-only."""
+"""Edit a value as JSON (a store value while the run is paused, or a past value or phase
+result for a fork): invalid JSON is refused with the parse error and nothing is written; a
+value JSON cannot say is shown read-only."""
 
 from __future__ import annotations
 
@@ -17,14 +18,29 @@ from ..core.format import safe_repr, type_name
 
 
 def as_json(value: Any) -> str | None:
-    """``value`` as indented JSON when JSON says it exactly (round-trips), else ``None``."""
+    """``value`` as indented JSON when JSON says it exactly (round-trips, tuples as arrays:
+    ``shaped_like`` makes them tuples again), else ``None``."""
     try:
         text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
-        if json.loads(text) != value:
+        if shaped_like(json.loads(text), value) != value:
             return None
     except (TypeError, ValueError, RecursionError):
         return None
     return text
+
+
+def shaped_like(new: Any, old: Any) -> Any:
+    """``new`` (parsed JSON) with its arrays made tuples where ``old`` had a tuple at the same
+    place: a prep result ``(question, notes)`` edited as ``["...", {...}]`` stays a tuple."""
+    if isinstance(old, tuple) and type(new) is list:
+        if len(new) == len(old):
+            return tuple(shaped_like(item, was) for item, was in zip(new, old, strict=True))
+        return tuple(new)
+    if type(old) is list and type(new) is list and len(new) == len(old):
+        return [shaped_like(item, was) for item, was in zip(new, old, strict=True)]
+    if isinstance(old, dict) and type(new) is dict:
+        return {key: shaped_like(item, old[key]) if key in old else item for key, item in new.items()}
+    return new
 
 
 class ValueEditor(ModalScreen[tuple[Any] | None]):
@@ -41,11 +57,12 @@ class ValueEditor(ModalScreen[tuple[Any] | None]):
         Binding("escape", "cancel", "Cancel", id="editor.cancel"),
     ]
 
-    def __init__(self, key: str, value: Any) -> None:
+    def __init__(self, key: str, value: Any, *, writes: str = "writes it while the run is held") -> None:
         super().__init__()
         self.key = key
         self.value = value
         self.text = as_json(value)
+        self.writes = writes  # what ctrl+s does with the value, in the title
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -56,9 +73,7 @@ class ValueEditor(ModalScreen[tuple[Any] | None]):
                 yield TextArea(safe_repr(self.value, 4000), read_only=True, id="editor-area")
                 yield Static(Text("escape closes", style="dim"))
             else:
-                yield Label(
-                    Text(f"{self.key} = (JSON)   ctrl+s writes it while the run is held · escape cancels", style="bold")
-                )
+                yield Label(Text(f"{self.key} = (JSON)   ctrl+s {self.writes} · escape cancels", style="bold"))
                 yield TextArea(self.text, language="json", id="editor-area")
                 yield Static("", id="editor-error")
 
@@ -71,7 +86,7 @@ class ValueEditor(ModalScreen[tuple[Any] | None]):
             return
         source = self.query_one(TextArea).text
         try:
-            value = json.loads(source)
+            value = shaped_like(json.loads(source), self.value)
         except json.JSONDecodeError as exc:
             self.query_one("#editor-error", Static).update(
                 Text(f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}); nothing was written")

@@ -44,8 +44,9 @@ class TimelineStrip(Static):
             where = f"live · {timeline.steps} steps"
         else:
             where = travel.position_words().removeprefix("viewing ")
-            if travel.edits:
-                where += f" · {len(travel.edits)} edit{'s' if len(travel.edits) != 1 else ''}"
+            edits = travel.edit_count
+            if edits:
+                where += f" · {edits} edit{'s' if edits != 1 else ''}"
         title = f" run {travel.run} "
         if travel.origin is not None:
             title += f"({travel.origin}) "

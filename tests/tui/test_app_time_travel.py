@@ -5,6 +5,7 @@ provenance with p, earlier runs kept, and a fork refused after a reload removed 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from conftest import SIZE, flow_path, wait_for, wait_loaded, wait_state
 from test_app_debugger import select_store_key
@@ -176,3 +177,67 @@ async def test_the_batch_bars_show_the_moment_under_the_cursor():
         await pilot.press("end")
         bars = {bar.path: bar.record for bar in app.batch_panel.bars}
         assert bars[square].done == 20 and bars[square].finished
+
+
+AGENT = Path(__file__).resolve().parents[2] / "sample_flows" / "agent_loop.py"
+
+
+async def test_E_edits_the_exec_result_a_fork_before_post_starts_with():
+    """On the agent loop: at calculate · post, E edits the density calculate computed, and
+    the fork's answer uses it (calculate's exec does not run again)."""
+    app = FlytApp(AGENT, watch=False, stable_output=True, overrides={"pace": 0})
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_the_end(pilot)
+        await pilot.press("home")
+        while app.status.state_text != "viewing step 7/9 (calculate · prep)":
+            await pilot.press("right_curly_bracket")
+        assert "exec result" not in app.inspector.plain  # before prep: no result exists yet
+        await pilot.press("E")  # a fork from prep runs prep again: nothing to edit
+        assert not isinstance(app.screen, ValueEditor)
+        await pilot.press("right_square_bracket")
+        assert app.status.state_text == "viewing step 7/9 (calculate · exec)"
+        assert "prep result" in app.inspector.plain and "exec result" not in app.inspector.plain
+        await pilot.press("right_square_bracket")
+        assert app.status.state_text == "viewing step 7/9 (calculate · post)"
+        await pilot.press("E")
+        await pilot.pause()
+        editor = app.screen
+        assert isinstance(editor, ValueEditor)
+        assert editor.query_one(TextArea).text == "3.76"
+        editor.query_one(TextArea).text = "42.5"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "exec result (your edit, for the fork)" in app.inspector.plain
+        assert "1 edit" in app.timeline_strip.plain
+        await pilot.press("R")
+        await wait_for(pilot, lambda: app.runs == 2 and app.session is not None and app.session.finished)
+        await wait_state(pilot, "done")
+        assert app.session.store["notes"]["density"] == 42.5
+        assert "42.5 inhabitants" in app.session.store["answer"]
+
+
+async def test_the_palette_edits_a_tuple_prep_result_as_json_and_the_fork_gets_a_tuple():
+    app = FlytApp(AGENT, watch=False, stable_output=True, overrides={"pace": 0})
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_the_end(pilot)
+        await pilot.press("home")
+        while app.status.state_text != "viewing step 9/9 (answer · exec)":
+            await pilot.press("right_square_bracket")
+        app.action_edit_result("exec")  # before exec: a fork takes no exec result
+        await pilot.pause()
+        assert not isinstance(app.screen, ValueEditor)
+        app.action_edit_result("prep")
+        await pilot.pause()
+        editor = app.screen
+        assert isinstance(editor, ValueEditor)
+        assert editor.text is not None  # a tuple is edited as a JSON array
+        editor.query_one(TextArea).text = (
+            '["What is the population density of Mars?", '
+            '{"population": 2, "area": 1, "density": 2}, {"action": "answer", "argument": null}]'
+        )
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("R")
+        await wait_for(pilot, lambda: app.runs == 2 and app.session is not None and app.session.finished)
+        await wait_state(pilot, "done")
+        assert app.session.store["answer"].startswith("Mars has about 2 inhabitants")

@@ -14,7 +14,7 @@ from flyt_tui.core import timeline as timeline_module
 from flyt_tui.core.session import RunSession
 from flyt_tui.core.snapshots import Live, Prefix, ValueSnapshots, WriteFlag, thaw
 from flyt_tui.core.timeline import MISSING, Mark, Timeline
-from flyt_tui.core.travel import DELETED, Move, Travel
+from flyt_tui.core.travel import DELETED, Move, Result, Travel
 
 
 def timeline_of(flow: Node, initial: dict | None = None) -> Timeline:
@@ -225,6 +225,83 @@ def test_fork_points_keep_the_recorded_results():
     assert timeline.fork_point(marks[Mark.WRITE])[1] == "post"  # a write in post: the flow's post comes next
     with pytest.raises(LookupError):
         timeline.fork_point(len(timeline) - 1)
+
+
+class Phased(Node):
+    """Writes in prep and post; exec fails once, then works."""
+
+    def __init__(self) -> None:
+        super().__init__(name="work", max_retries=2)
+        self.calls = 0
+
+    def prep(self, ctx, shared):
+        shared["seen"] = True
+        return {"p": 1}
+
+    def exec(self, ctx, prep_result):
+        self.calls += 1
+        if self.calls == 1:
+            raise ValueError("first attempt")
+        return prep_result["p"] + 1
+
+    def post(self, ctx, shared, p, e):
+        shared["out"] = e
+
+
+def test_results_known_says_which_results_existed_at_each_checkpoint():
+    timeline = timeline_of(Flow(start=Phased(), name="f"))
+    known = {
+        timeline.moment(i).words: timeline.results_known(i)
+        for i in range(len(timeline))
+        if timeline.moment(i).node == "work"
+    }
+    assert known == {
+        "work · prep": (False, False),
+        "work · write seen": (False, False),  # written in prep: prep has not returned yet
+        "work · exec": (True, False),
+        "work · attempt 1/2 failed": (True, False),
+        "work · post": (True, True),
+        "work · write out": (True, True),
+        "work · done": (True, True),
+    }
+
+
+def test_a_failed_step_knows_the_results_of_the_phases_before_its_failure():
+    class Broken(Node):
+        def exec(self, ctx, prep_result):
+            raise RuntimeError("no")
+
+    timeline = timeline_of(Flow(start=Broken(name="broken"), name="f"))
+    failed = next(i for i in range(len(timeline)) if timeline.moment(i).mark is Mark.FAILED)
+    assert timeline.moment(failed).node == "broken"
+    assert timeline.results_known(failed) == (True, False)
+
+
+def test_travel_gives_a_fork_the_results_the_user_edited_and_forgets_them_on_a_move():
+    timeline = timeline_of(Flow(start=Phased(), name="f"))
+    travel = Travel(timeline)
+    marks = {timeline.moment(i).words: i for i in range(len(timeline))}
+    travel.jump(marks["work · post"])
+    point = travel.fork_point()
+    assert (point.phase, point.prep_result, point.exec_result, point.results) == (
+        "post",
+        {"p": 1},
+        2,
+        (Result.PREP, Result.EXEC),
+    )
+    assert point.edited == frozenset()
+    travel.result_edits[Result.EXEC] = 40
+    point = travel.fork_point()
+    assert (point.prep_result, point.exec_result, point.edited) == ({"p": 1}, 40, frozenset({Result.EXEC}))
+    assert travel.edit_count == 1
+    travel.move(Move.BACK)  # the failed attempt
+    assert travel.result_edits == {}
+    travel.result_edits[Result.EXEC] = 40
+    travel.jump(marks["work · exec"])  # before exec: a fork there takes the prep result only
+    assert travel.result_edits == {}
+    travel.result_edits[Result.EXEC] = 40  # not one this fork uses: ignored
+    point = travel.fork_point()
+    assert (point.phase, point.results, point.exec_result, point.edited) == ("exec", (Result.PREP,), 2, frozenset())
 
 
 def test_travel_moves_by_checkpoint_and_by_step_and_keeps_edits_for_a_fork():

@@ -108,10 +108,12 @@ class AsyncBatchRun(BatchRun):
                 break
             width = len(chunk) if limit <= 0 else min(limit, len(chunk))
             fast = self.emit is None and not self.config.fail_fast and self.process is not None
+            if width == len(chunk) and fast:
+                await self._bare_tasks(chunk, loop)
+                continue
             if width == len(chunk):
-                item_task = self._bare_task if fast else self._task
                 create = loop.create_task
-                self.tasks = [create(item_task(index)) for index in chunk]
+                self.tasks = [create(self._task(index)) for index in chunk]
             else:
                 indices = iter(chunk)
                 self.tasks = [loop.create_task(self._worker(indices, fast)) for _ in range(width)]
@@ -125,6 +127,62 @@ class AsyncBatchRun(BatchRun):
             self.tasks = []
         if signal.error is not None:
             raise _fresh(signal.error)
+
+    async def _bare_tasks(self, chunk: range, loop: asyncio.AbstractEventLoop) -> None:
+        """The common case, kept lean (the gather floor is the bar): an async ``process``,
+        unobserved, without ``fail_fast``, no bound. Each item's own coroutine is its task,
+        and one callback per task does what ``gather`` would, plus the item's bookkeeping; a
+        failed item's retries start from that callback, at once, in a task of their own."""
+        process, ctx, items, results = self.process, self.ctx, self.items, self.results
+        assert process is not None
+        create = loop.create_task
+        tasks = self.tasks = [create(process(ctx, items[index])) for index in chunk]
+        self.started[chunk.start : chunk.stop] = b"\x01" * len(chunk)
+        index_of = {task: index for task, index in zip(tasks, chunk, strict=True)}
+        all_done = loop.create_future()
+        pending = len(tasks)
+        escaped: list[BaseException] = []  # not an item's failure (KeyboardInterrupt, say): raised after
+        closing = False  # once the batch is over or cancelled, a failure starts no recovery
+
+        def settled(task: asyncio.Task[Any]) -> None:
+            nonlocal pending
+            pending -= 1
+            if not task.cancelled():
+                error = task.exception()
+                index = index_of.get(task)
+                if index is None:  # a recovery: it recorded the item itself
+                    if error is not None:
+                        escaped.append(error)
+                elif error is None:
+                    results[index] = task.result()
+                    self.finished[index] = 1
+                elif not isinstance(error, Exception):
+                    escaped.append(error)
+                elif ctx._signal.error is None and not closing and not self.stop:
+                    pending += 1
+                    recovery = create(self._recovery(index, error))
+                    tasks.append(recovery)
+                    recovery.add_done_callback(settled)
+            if pending == 0 and not all_done.done():
+                all_done.set_result(None)
+
+        for task in tasks:
+            task.add_done_callback(settled)
+        try:
+            await all_done
+        finally:
+            closing = True
+            await _cancel_and_wait(tasks)
+            self.tasks = []
+        if escaped:
+            raise escaped[0]
+
+    async def _recovery(self, index: int, error: Exception) -> None:
+        """A failed item's retries and fallback (``_bare_tasks``); ``None`` when the batch stopped."""
+        try:
+            await self._arecover(index, error, 0.0)
+        except (Cancelled, asyncio.CancelledError):
+            return
 
     async def _worker(self, indices: Iterator[int], fast: bool) -> None:
         item_task = self._bare_task if fast else self._task

@@ -533,3 +533,56 @@ def test_a_gate_that_blocks_pauses_the_whole_async_run():
     assert gate.seen == ["held"]
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert max(gaps) >= 0.15  # the loop itself stood still while the gate held the run
+
+
+def test_a_failed_items_retry_starts_while_the_other_items_still_run():
+    """The unbounded unobserved batch runs each item's coroutine as its task: a failure's
+    retries start from its callback at once, not after the batch (the others wait for it)."""
+    retried = asyncio.Event()
+    attempts: dict[int, int] = {}
+
+    async def item(ctx, n):
+        attempts[n] = attempts.get(n, 0) + 1
+        if n == 0:
+            if attempts[n] == 1:
+                raise ValueError("first try")
+            retried.set()
+            return n
+        await asyncio.wait_for(retried.wait(), 5)  # times out if the retry waited for us
+        return n
+
+    shared = SharedStore({"items": list(range(5))})
+    run(BatchNode(item, concurrent=True, max_retries=2), shared)
+    assert shared.get("results") == [0, 1, 2, 3, 4]
+    assert attempts == {0: 2, 1: 1, 2: 1, 3: 1, 4: 1}
+
+
+def test_a_base_exception_from_an_item_leaves_the_batch_with_no_task_left():
+    class Escape(BaseException):
+        pass
+
+    async def item(ctx, n):
+        if n == 2:
+            raise Escape()
+        await asyncio.sleep(0.01 * n)
+        return n
+
+    async def main():
+        with pytest.raises(Escape):
+            await arun(BatchNode(item, concurrent=True), SharedStore({"items": list(range(6))}))
+        return len(asyncio.all_tasks())
+
+    assert asyncio.run(main()) == 1
+
+
+def test_an_item_out_of_attempts_fails_the_unbounded_batch_and_leaves_no_task():
+    tracker = InFlight()
+
+    async def main():
+        shared = SharedStore({"items": ["boom", *range(10)]})
+        with pytest.raises(Exception, match="boom"):
+            await arun(BatchNode(tracker.process, concurrent=True, concurrency=0), shared)
+        return len(asyncio.all_tasks())
+
+    assert asyncio.run(main()) == 1
+    assert tracker.running == set()

@@ -24,7 +24,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "batch_rows": ("batch_io", "batch_io_pool", "batch_seq"),
     "dask_rows": ("batch_dask",),
     "tui_rows": ("tui_start", "tui_start_vs_textual", "tui_reload", "tui_stream", "tui_keypress_p95"),
-    "memory_rows": ("tui_memory",),
+    "memory_rows": ("tui_memory", "tt_scrub"),
     "headless_rows": ("headless_step",),
     "async_rows": (
         "async_batch_1k",

@@ -1,8 +1,15 @@
-"""Row ``tui_memory``: peak RSS of the workbench after a 1,000,000-step loop flow.
+"""Rows ``tui_memory`` and ``tt_scrub``: the workbench after a 1,000,000-step loop flow.
 
 Measured in a fresh interpreter (``python -m benchmarks.memory_rows FILE``) that opens the
 flow in ``FlytApp`` under ``run_test``, presses ``r``, waits for ``done`` and prints its
 peak resident set size (``getrusage().ru_maxrss``), so no other row's memory counts.
+
+``tt_scrub`` (issue 10: "a scrub key press renders in ≤ 16 ms"): then, on that run's
+timeline, timeline keys are pressed one at a time (``[`` and ``{`` back from the end,
+``home``, ``}`` and ``]`` forward); each is timed from the key until the status shows the
+new moment and the next frame is drawn (Textual draws at most 60 a second, so the wait for
+the frame tick counts). The p95 is the row; the note gives the UI thread's CPU time over
+the same spans: the work without that wait.
 """
 
 from __future__ import annotations
@@ -16,11 +23,19 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from .flow_files import write_loop_flow
-from .harness import Row, absolute, unavailable
+from .harness import Row, absolute, median, percentile, unavailable
 
-ROWS = ("tui_memory",)
+ROWS = ("tui_memory", "tt_scrub")
+SCRUB_KEYS = (
+    ["left_square_bracket"] * 10
+    + ["left_curly_bracket"] * 10
+    + ["home"]
+    + ["right_curly_bracket"] * 10
+    + ["right_square_bracket"] * 10
+)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -45,7 +60,42 @@ async def run_in_app(path: Path, timeout: float) -> dict[str, float]:
         elapsed = time.perf_counter() - began
         session = current_session(app)
         steps = session.store.get("n")
-    return {"peak_mb": peak_rss_mb(), "before_run_mb": before, "seconds": elapsed, "steps": steps}
+        peak = peak_rss_mb()
+        walls, cpus = await scrub_ms(app)
+    figures = {"peak_mb": peak, "before_run_mb": before, "seconds": elapsed, "steps": steps}
+    return {**figures, "scrub_ms": walls, "scrub_cpu_ms": cpus}
+
+
+async def scrub_ms(app: Any) -> tuple[list[float], list[float]]:
+    """Each timeline key, from the key to the frame that shows its moment (milliseconds):
+    the wall time, and the UI thread's CPU time over the same span (the work, without the
+    wait for the frame tick: Textual draws at most 60 frames a second)."""
+    from .tui_rows import send_key, wait_for
+
+    frames: list[float] = []
+    display = app._display
+
+    def counted(screen: Any, renderable: Any) -> None:
+        if renderable is not None:
+            frames.append(time.perf_counter())
+        display(screen, renderable)
+
+    app._display = counted
+    walls, cpus = [], []
+    try:
+        for key in SCRUB_KEYS:
+            before = app.status.state_text
+            sent, cpu = time.perf_counter(), time.thread_time()
+            send_key(app, key)
+            if not await wait_for(lambda before=before: app.status.state_text != before, 5, poll=0.001):
+                continue
+            shown = time.perf_counter()
+            if await wait_for(lambda shown=shown: bool(frames) and frames[-1] > shown, 5, poll=0.001):
+                walls.append((frames[-1] - sent) * 1e3)
+                cpus.append((time.thread_time() - cpu) * 1e3)
+    finally:
+        app._display = display
+    return walls, cpus
 
 
 def probe(path: Path) -> None:
@@ -55,13 +105,13 @@ def probe(path: Path) -> None:
 
 
 def run_rows(wanted: set[str], quick: bool) -> list[Row]:
-    if "tui_memory" not in wanted:
+    if not wanted & set(ROWS):
         return []
     from .tui_rows import app_missing
 
     missing = app_missing()
     if missing:
-        return [unavailable("tui_memory", missing)]
+        return [unavailable(name, missing) for name in ROWS if name in wanted]
     steps = 100_000 if quick else 1_000_000
     with tempfile.TemporaryDirectory(prefix="flyt-bench-memory-") as tmp:
         path = write_loop_flow(Path(tmp), steps)
@@ -77,14 +127,28 @@ def run_rows(wanted: set[str], quick: bool) -> list[Row]:
         )
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return [unavailable("tui_memory", f"probe failed: {last[:200]}")]
+        return [unavailable(name, f"probe failed: {last[:200]}") for name in ROWS if name in wanted]
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     if figures["steps"] != steps:
-        return [unavailable("tui_memory", f"the run stopped at {figures['steps']} of {steps} steps")]
-    note = (
-        f"{steps:,}-step loop in the app ({figures['seconds']:.1f} s); {figures['before_run_mb']:.0f} MB before the run"
-    )
-    return [absolute("tui_memory", figures["peak_mb"], note)]
+        why = f"the run stopped at {figures['steps']} of {steps} steps"
+        return [unavailable(name, why) for name in ROWS if name in wanted]
+    rows = []
+    if "tui_memory" in wanted:
+        note = f"{steps:,}-step loop in the app ({figures['seconds']:.1f} s); {figures['before_run_mb']:.0f} MB before the run"
+        rows.append(absolute("tui_memory", figures["peak_mb"], note))
+    if "tt_scrub" in wanted:
+        scrub = figures["scrub_ms"]
+        if not scrub:
+            rows.append(unavailable("tt_scrub", "no timeline key was drawn"))
+        else:
+            cpu = figures["scrub_cpu_ms"]
+            note = (
+                f"{len(scrub)} timeline keys on the {steps:,}-step run, key to the frame that shows the moment: "
+                f"median {median(scrub):.1f} ms; the UI thread's CPU over it median {median(cpu):.1f} ms, "
+                f"p95 {percentile(cpu, 95):.1f} ms"
+            )
+            rows.append(absolute("tt_scrub", percentile(scrub, 95), note, scrub=scrub))
+    return rows
 
 
 if __name__ == "__main__":

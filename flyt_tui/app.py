@@ -1417,20 +1417,24 @@ class FlytApp(App[None]):
         timeline = travel.timeline
         moment = timeline.moment(travel.cursor)
         store = travel.store()
-        writers = timeline.writer_at(travel.cursor)
-        changed = timeline.changed_at(travel.cursor)
-        rows = []
-        for key, value in store.items():
-            writer = "/".join(writers[key][1:]) or writers[key][-1] if key in writers else "initial"
-            if key in travel.edits:
-                writer = "✎ your edit"
-            rows.append((str(key), value, writer))
+        cursor = travel.cursor
+        changed = timeline.changed_at(cursor)
+
+        def rows() -> list[tuple[str, Any, str]]:
+            writers = timeline.writer_at(cursor)
+            out = []
+            for key, value in store.items():
+                writer = "/".join(writers[key][1:]) or writers[key][-1] if key in writers else "initial"
+                if key in travel.edits:
+                    writer = "✎ your edit"
+                out.append((str(key), value, writer))
+            return out
+
         self._store_view = None
         table = self.store_table
-        table.show_rows(rows)
-        for key in changed:
-            if key in store:
-                table.light(key)
+        # the store at a checkpoint is the writes made by then: the same count, the same rows
+        same_store = None if travel.edits else (id(travel), timeline.writes_until(cursor))
+        table.show_moment(same_store, rows, {str(key) for key in changed if key in store})
         run = f"run {travel.run} · " if travel is not self._newest else ""
         table.border_title = f"SharedStore · {run}{travel.position_words()}"
         edits = f" · {travel.edit_count} edited (R forks with them)" if travel.edit_count else ""
@@ -1439,7 +1443,7 @@ class FlytApp(App[None]):
             ViewState.VIEWING, travel.position_words(), "[ ] { } home end · R fork · E edit result · p who wrote it"
         )
         here = self.flow_tree.key_for_path(template_path(moment.path)[0]) if moment.path else None
-        self.flow_tree.set_pause(PausePoint(here, f"◆ here: {moment.words}") if here is not None else None)
+        self.flow_tree.set_pause(PausePoint(here, "◆ here") if here is not None else None)
         if travel is not self._newest:  # an earlier run: its bars are not kept
             self.batch_panel.reset()
         elif self.history.batches:  # the bars as they were at that moment

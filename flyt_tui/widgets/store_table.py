@@ -9,7 +9,7 @@ column takes what the others leave.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,9 @@ class StoreTable(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=False, show_cursor=True)
         self._cells: dict[str, tuple[str, str, str]] = {}  # key -> (type, value, writer) as shown
         self._lit: dict[str, float] = {}  # key -> when it was highlighted
+        # a past moment on show (show_moment): what identifies its store, and its lit keys
+        self._moment: Hashable | None = None
+        self._moment_lit: set[str] = set()
         self._hidden: set[str] = set()  # keys past MAX_ROWS
         self._watched: set[str] = set()  # keys with a data breakpoint
         self._versions: dict[str, int] = {}  # key -> its latest change (a late rendering of an older one is dropped)
@@ -84,6 +87,8 @@ class StoreTable(DataTable[Text]):
     # -- content ---------------------------------------------------------------------------
     def reset(self, values: Mapping[str, Any], writer: str = "initial") -> None:
         """Show ``values`` (the initial store of a run); the only full rebuild."""
+        self._moment = None
+        self._moment_lit = set()
         self.clear()
         self._cells.clear()
         self._lit.clear()
@@ -96,9 +101,30 @@ class StoreTable(DataTable[Text]):
         for key, value in items:
             self._add(str(key), value, writer, lit=False)
 
+    def show_moment(
+        self, moment: Hashable | None, rows: Callable[[], list[tuple[str, Any, str]]], lit: set[str]
+    ) -> None:
+        """A past moment's store: ``rows()`` as ``show_rows``, with the keys in ``lit``
+        highlighted. ``moment`` names the store shown (``None``: no name, always rebuilt): a
+        moment with the same store as the one on show keeps its rows, and only the rows
+        whose highlight changes are painted again (a scrub through phases repaints little)."""
+        if moment is None or moment != self._moment:
+            self.show_rows(rows())
+            for key in lit:
+                if key in self._cells:
+                    self._paint(key, self._cells[key], lit=True)
+        else:
+            for key in self._moment_lit ^ lit:
+                if key in self._cells:
+                    self._paint(key, self._cells[key], lit=key in lit)
+        self._moment = moment
+        self._moment_lit = set(lit)
+
     def show_rows(self, rows: list[tuple[str, Any, str]]) -> None:
         """Show exactly ``rows`` of ``(key, value, writer)``: another store than the live one
         (a BatchFlow iteration's while paused in it), or the live one again afterwards."""
+        self._moment = None
+        self._moment_lit = set()
         self.clear()
         self._cells.clear()
         self._lit.clear()
@@ -109,6 +135,8 @@ class StoreTable(DataTable[Text]):
 
     def apply(self, changes: Mapping[str, StoreChanged], now: float | None = None) -> None:
         """Apply one tick's store writes: update, add or remove the rows that changed."""
+        self._moment = None
+        self._moment_lit = set()
         now = time.monotonic() if now is None else now
         for key, event in changes.items():
             key = str(key)
@@ -123,11 +151,6 @@ class StoreTable(DataTable[Text]):
                 self._update(key, event.value, event.node, now)
             elif key not in self._hidden:
                 self._add(key, event.value, event.node, lit=self.highlight, now=now)
-
-    def light(self, key: str) -> None:
-        """Highlight ``key``'s row until the next ``show_rows`` (a changed key of a past moment)."""
-        if key in self._cells:
-            self._paint(key, self._cells[key], lit=True)
 
     def fade(self, now: float | None = None) -> bool:
         """Un-highlight rows changed more than a moment ago; True while some stay lit."""
@@ -172,7 +195,7 @@ class StoreTable(DataTable[Text]):
         return list(self._cells)
 
     def is_lit(self, key: str) -> bool:
-        return key in self._lit
+        return key in self._lit or key in self._moment_lit
 
     # -- cells -----------------------------------------------------------------------------
     @dataclass

@@ -241,3 +241,26 @@ async def test_the_palette_edits_a_tuple_prep_result_as_json_and_the_fork_gets_a
         await wait_for(pilot, lambda: app.runs == 2 and app.session is not None and app.session.finished)
         await wait_state(pilot, "done")
         assert app.session.store["answer"].startswith("Mars has about 2 inhabitants")
+
+
+async def test_a_scrub_between_checkpoints_with_the_same_store_keeps_the_rows_and_moves_the_highlight():
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_the_end(pilot)
+        rebuilt: list[int] = []
+        show_rows = app.store_table.show_rows
+        app.store_table.show_rows = lambda rows: (rebuilt.append(len(rows)), show_rows(rows))  # type: ignore[method-assign]
+        await pilot.press("home", "right_curly_bracket", "right_curly_bracket")
+        assert app.status.state_text == "viewing step 3/5 (turn · prep)"
+        count = len(rebuilt)
+        await pilot.press("right_square_bracket")  # prep to exec: nothing written between
+        assert app.status.state_text == "viewing step 3/5 (turn · exec)"
+        assert len(rebuilt) == count
+        assert app.flow_tree.pause is not None and app.flow_tree.pause.text == "◆ here"  # the status says the rest
+        while not app.status.state_text.startswith("viewing step 3/5 (turn · write"):
+            await pilot.press("right_square_bracket")
+        assert len(rebuilt) == count + 1  # a write: the store changed
+        written = app.status.state_text.removeprefix("viewing step 3/5 (turn · write ").removesuffix(")")
+        assert app.store_table.is_lit(written)
+        await pilot.press("left_square_bracket", "right_square_bracket")
+        assert app.store_table.is_lit(written)

@@ -160,12 +160,12 @@ async def arun(
 
 
 async def _arun_checked(node: Node, shared: SharedStore, ctx: Context, start_at: Any) -> str:
-    if start_at is not None:
-        from .errors import FlytError
-
-        raise FlytError(f"start_at is not supported yet for {node.name!r}: its graph has async phases")
     signal = ctx._signal
-    if ctx._emit is None:
+    if start_at is not None:  # start_at.py, awaited
+        from .start_at import arun_from, as_start
+
+        body = arun_from(node, shared, ctx, as_start(start_at))
+    elif ctx._emit is None:
         body = adrive(node, ctx, shared, _NO_TRANSITIONS)
     elif ctx._run_id:  # inside an observed run: part of it
         body = adrive_observed(node, ctx, shared, _NO_TRANSITIONS, ctx._path)
@@ -196,8 +196,15 @@ def _canceller(task: asyncio.Task[Any]) -> Callable[[], None]:
     return cancel
 
 
-async def _arun_top(node: Node, ctx: Context, shared: SharedStore) -> str:
-    """``node._run_top`` on a loop: RunStarted, the node, RunFinished; writes reported."""
+async def _arun_top(
+    node: Node,
+    ctx: Context,
+    shared: SharedStore,
+    body: Callable[[Context], Coroutine[Any, Any, str]] | None = None,
+) -> str:
+    """``node._run_top`` on a loop: RunStarted, the node, RunFinished; writes reported.
+
+    ``body(run_ctx)`` runs the node (default: from its start; ``start_at`` passes its own)."""
     run_id = new_run_id()
     path = (node.name,)
     run_ctx = ctx._derive()
@@ -211,7 +218,10 @@ async def _arun_top(node: Node, ctx: Context, shared: SharedStore) -> str:
     header = (run_id, path, node.name, id(node))
     emit((RunStarted, header, monotonic()))
     try:
-        action = await adrive_observed(node, run_ctx, shared, _NO_TRANSITIONS, ())
+        if body is None:
+            action = await adrive_observed(node, run_ctx, shared, _NO_TRANSITIONS, ())
+        else:
+            action = await body(run_ctx)
     except BaseException as exc:
         shared._unwatch(watcher)
         emit((RunFinished, header, monotonic(), None, _as_cancelled(ctx._signal, exc)))

@@ -20,6 +20,7 @@ from flyt_engine import (
     Node,
     NodeError,
     SharedStore,
+    StartAt,
     arun,
     run,
 )
@@ -89,9 +90,13 @@ def test_arun_checks_its_arguments():
         asyncio.run(arun(Node(), {}))  # type: ignore[arg-type]
 
 
-def test_start_at_on_an_async_graph_is_a_clear_error():
-    with pytest.raises(FlytError, match="start_at"):
-        run(Node(exec=_one, name="a"), start_at=("a",))
+def test_start_at_runs_an_async_graph_part_way():
+    shared = SharedStore()
+    node = Node(exec=_one, post=lambda ctx, s, p, e: s.set("got", e), name="a")
+    assert run(node, shared, start_at=("a",)) == "default"
+    assert shared["got"] == 1
+    with pytest.raises(FlytError, match="starts with 'b'"):
+        run(node, start_at=("b",))
 
 
 # -- a plain def that returns an awaitable --------------------------------------------------
@@ -586,3 +591,50 @@ def test_an_item_out_of_attempts_fails_the_unbounded_batch_and_leaves_no_task():
 
     assert asyncio.run(main()) == 1
     assert tracker.running == set()
+
+
+def test_arun_starts_part_way_on_the_callers_loop_with_the_results_given():
+    seen: list[str] = []
+
+    class Step(Node):
+        async def prep(self, ctx, shared):
+            seen.append(f"{self.name}.prep")
+            return self.name
+
+        async def exec(self, ctx, prep_result):
+            await asyncio.sleep(0)
+            seen.append(f"{self.name}.exec({prep_result})")
+            return prep_result.upper()
+
+        async def post(self, ctx, shared, prep_result, exec_result):
+            shared[self.name] = exec_result
+
+    first, second = Step(name="first"), Step(name="second")
+    first >> second
+
+    async def main():
+        shared = SharedStore()
+        start = StartAt(("f", "first"), phase="exec", prep_result="given")
+        action = await arun(Flow(first, name="f"), shared, start_at=start)
+        return action, shared.get_all()
+
+    action, store = asyncio.run(main())
+    assert action == "default"
+    assert seen == ["first.exec(given)", "second.prep", "second.exec(second)"]
+    assert store == {"first": "GIVEN", "second": "SECOND"}
+
+
+def test_cancelling_a_run_started_part_way_cancels_the_awaiting_phase():
+    ctx, cancel = Context.background().with_cancel()
+
+    class Slow(Node):
+        async def exec(self, ctx, prep_result):
+            await asyncio.sleep(60)
+
+    async def main():
+        asyncio.get_running_loop().call_later(0.05, cancel)
+        with pytest.raises(Cancelled):
+            await arun(Flow(Slow(name="slow"), name="f"), ctx=ctx, start_at=("f", "slow"))
+        return len(asyncio.all_tasks())
+
+    assert asyncio.run(main()) == 1

@@ -1,4 +1,5 @@
-"""``run(..., start_at=...)``: starting a run part-way (API.md), observed and unobserved."""
+"""``run(..., start_at=...)``: starting a run part-way (API.md), observed and unobserved, with
+plain and with async phases (``each_style``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from flyt_engine import BatchFlow, Context, Flow, FlytError, Node, SharedStore, StartAt, run
 from flyt_engine.events import NodeStarted, PhaseStarted, RunFinished, RunStarted
 
-pytestmark = pytest.mark.usefixtures("each_driver", "each_wiring")
+pytestmark = pytest.mark.usefixtures("each_driver", "each_wiring", "each_style")
 
 
 def step(name: str, log: list[str], action: str | None = None) -> Node:

@@ -1,5 +1,6 @@
 """Async flows in the workbench (issue 12): they load, run, step by phase and node, pause
-at every kind of breakpoint, stop at once inside ``await ctx.asleep`` and quit while paused."""
+at every kind of breakpoint, stop at once inside ``await ctx.asleep``, quit while paused,
+and fork from a past step."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import time
 
 from conftest import SIZE, flow_path, wait_for, wait_loaded, wait_state
 from test_app_stepping import paused_at
+from textual.widgets import TextArea
 
 from flyt_tui.app import FlytApp
+from flyt_tui.screens.value_editor import ValueEditor
 
 ASYNC = flow_path("async_steps")
 
@@ -94,3 +97,30 @@ async def test_q_while_an_async_run_is_paused_quits():
         await wait_state(pilot, "paused")
         await pilot.press("q")
         await wait_for(pilot, lambda: not app.is_running, what="the app to quit")
+
+
+async def test_R_forks_an_async_run_from_exec_with_the_recorded_prep_result():
+    app = app_for()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("r")
+        await wait_state(pilot, "done")
+        await pilot.press("home")
+        seen = []
+        while app.status.state_text != "viewing step 2/4 (fetch · exec)" and len(seen) < 30:
+            seen.append(app.status.state_text)
+            await pilot.press("right_square_bracket")
+        assert app.status.state_text == "viewing step 2/4 (fetch · exec)", seen
+        await pilot.press("E")  # before exec: the prep result (3) the fork starts with
+        await pilot.pause()
+        editor = app.screen
+        assert isinstance(editor, ValueEditor)
+        editor.query_one(TextArea).text = "5"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("R")
+        await wait_for(pilot, lambda: app.runs == 2 and app.session is not None and app.session.finished)
+        await wait_state(pilot, "done")
+        assert app.session.store["rows"] == [0, 1, 2, 3, 4]
+        assert app.session.store["doubled"] == [0, 2, 4, 6, 8]
+        assert "forked from run 1 at step 2 (fetch · exec)" in app.timeline_strip.plain

@@ -23,6 +23,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.events import DescendantFocus
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, TabbedContent, Tree
@@ -273,6 +274,18 @@ class FlytApp(App[None]):
             self._watch_stop = threading.Event()
             self._watch(self._watch_directory())
 
+    @property
+    def closing(self) -> bool:
+        """The app is exiting, or its screen's widgets are already gone (Textual shutting down):
+        timers and late messages then do nothing."""
+        if self.return_code is not None:
+            return True
+        try:
+            self.query_one("#store")
+        except NoMatches:
+            return True
+        return False
+
     def on_unmount(self) -> None:
         if self._watch_stop is not None:
             self._watch_stop.set()
@@ -323,6 +336,8 @@ class FlytApp(App[None]):
 
     def on_recording_opened(self, message: RecordingOpened) -> None:
         """Show the recorded flow and play its run into the view, as a live run is shown."""
+        if self.closing:  # a worker's news arriving as the app shuts down
+            return
         from types import ModuleType
 
         from .core.loading import EntryOrigin
@@ -377,6 +392,8 @@ class FlytApp(App[None]):
         return True
 
     def on_module_loaded(self, message: ModuleLoaded) -> None:
+        if self.closing:  # a worker's news arriving as the app shuts down
+            return
         loaded = message.loaded
         self.loaded = loaded
         self.load_error = None
@@ -401,6 +418,8 @@ class FlytApp(App[None]):
             self.action_fork()
 
     def on_load_failed(self, message: LoadFailed) -> None:
+        if self.closing:  # a worker's news arriving as the app shuts down
+            return
         error = message.error
         if self._fork_after_load is not None:  # the module of a recording did not load: stay on the recording
             self._fork_after_load = None
@@ -492,6 +511,8 @@ class FlytApp(App[None]):
             self.post_message(FilesChanged(set(paths)))
 
     def on_files_changed(self, message: FilesChanged) -> None:
+        if self.closing:  # a worker's news arriving as the app shuts down
+            return
         if not self._is_relevant(message.paths):
             return
         if self._run_active():
@@ -637,6 +658,8 @@ class FlytApp(App[None]):
         self.post_message(RunEnded(session))
 
     def on_run_ended(self, message: RunEnded) -> None:
+        if self.closing:  # a worker's news arriving as the app shuts down
+            return
         session = message.session
         if session is not self.session:
             return  # an old run finishing after a restart
@@ -739,7 +762,7 @@ class FlytApp(App[None]):
     def _tick(self) -> None:
         """Drain the run's records into the view; apply what is due, once."""
         session = self.session
-        if session is None:
+        if session is None or self.closing:
             self._ticker.pause()
             return
         paused_at = session.paused_at  # read before draining: its record is then in the batch
@@ -995,6 +1018,8 @@ class FlytApp(App[None]):
 
     @on(DataTable.RowHighlighted, "#store")
     def _on_store_highlight(self, message: DataTable.RowHighlighted) -> None:
+        if self.closing:
+            return
         if self.store_table.has_focus and message.row_key.value is not None:
             self._inspected_value = message.row_key.value
             self._show_store_value()

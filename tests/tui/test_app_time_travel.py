@@ -9,6 +9,7 @@ from pathlib import Path
 
 from conftest import SIZE, flow_path, wait_for, wait_loaded, wait_state
 from test_app_debugger import select_store_key
+from textual import events
 from textual.widgets import TextArea
 
 from flyt_tui.app import FlytApp
@@ -180,6 +181,7 @@ async def test_the_batch_bars_show_the_moment_under_the_cursor():
 
 
 AGENT = Path(__file__).resolve().parents[2] / "sample_flows" / "agent_loop.py"
+ETL = AGENT.with_name("etl.py")
 
 
 async def test_E_edits_the_exec_result_a_fork_before_post_starts_with():
@@ -264,3 +266,16 @@ async def test_a_scrub_between_checkpoints_with_the_same_store_keeps_the_rows_an
         assert app.store_table.is_lit(written)
         await pilot.press("left_square_bracket", "right_square_bracket")
         assert app.store_table.is_lit(written)
+
+
+async def test_leaving_the_app_while_a_fork_runs_raises_nothing_from_late_ticks_or_messages():
+    """Textual's test harness shuts the app down without ``exit()``: the run's ticks and
+    the worker's messages that arrive then find no widgets, and must do nothing."""
+    app = FlytApp(ETL, watch=False, overrides={"pace": 0})
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_the_end(pilot)
+        for key in ("home", "right_curly_bracket", "right_curly_bracket", "R"):
+            app.post_message(events.Key(key, None))  # as typed, without waiting for each
+        await wait_for(pilot, lambda: app.runs == 2 and bool(app.session.events or app.history.steps))
+        app.session.stop()
+    assert app.return_code in (None, 0)

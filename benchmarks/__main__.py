@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .harness import BARS, Row, describe_machine, log, machine, table, unavailable
+from .harness import BARS, Row, describe_machine, log, machine, markdown_table, table, unavailable
 
 # Group module → its rows, in table order.
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -42,6 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--json", action="store_true", help='print {"row": {"value", "unit", "baseline", "ratio"}}')
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the table as the README's (Markdown), then each row's note"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller inputs (a smoke test)")
     parser.add_argument("--only", metavar="ROW[,ROW]", help="run only these rows: " + ", ".join(BARS))
     parser.add_argument("--in-process", action="store_true", help="run every group in this interpreter")
@@ -115,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             if row.value is None:
                 log(f"{row.name}: {row.note}")
         print(json.dumps({row.name: row.as_json() for row in rows}, indent=2))
+    elif args.markdown:
+        print(markdown_table(rows))
+        print(f"\nMachine: {describe_machine(info)}\n")
+        print("\n".join(f"- `{row.name}`: {row.note}" for row in rows if row.note))
     else:
         print(f"Machine: {describe_machine(info)}")
         print(table(rows))

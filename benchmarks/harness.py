@@ -240,6 +240,22 @@ def table(rows: list[Row]) -> str:
     return "\n".join([render(header), rule, *(render(cells) for cells in lines)])
 
 
+def markdown_table(rows: list[Row]) -> str:
+    """The table as the README shows it: row, value, unit, baseline, ratio, bar, result."""
+    lines = ["| row | value | unit | baseline | ratio | bar | result |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        if row.name in ABSOLUTE:
+            baseline, ratio = "-", "-"
+        else:
+            baseline = f"{_fmt(row.baseline)} ({row.bar.baseline_label})" if row.baseline is not None else "-"
+            ratio = f"{row.ratio:.2f}×" if row.ratio is not None else "-"
+        verdict = {True: "pass", False: "fail", None: "n/a"}[row.passed]
+        lines.append(
+            f"| `{row.name}` | {_fmt(row.value)} | {row.unit} | {baseline} | {ratio} | {row.bar.text} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
 def describe_machine(info: dict[str, str]) -> str:
     return f"{info['cpus']} CPUs, {info['cpu']}, {info['python']}, {info['os']}"
 

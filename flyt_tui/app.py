@@ -44,7 +44,7 @@ from .core.run_outputs import RunOutputs
 from .core.session import RunSession
 from .core.source import PhaseSource, node_sources
 from .core.timeline import MISSING
-from .core.travel import DELETED, Move, Origin, Result, Travel
+from .core.travel import DELETED, ForkPoint, Move, Origin, Result, Travel
 from .messages import FilesChanged, LoadFailed, ModuleLoaded, RecordingOpened, RunEnded
 from .screens.workbench import WorkbenchScreen
 from .view import RunView
@@ -1582,13 +1582,8 @@ class FlytApp(App[None]):
         if self.entry is None:
             self.notify("no flow loaded", severity="warning")
             return
-        if travel.cursor is None:
-            self.notify("move the timeline cursor to where the fork starts ([ { home), then R", severity="warning")
-            return
-        try:
-            point = travel.fork_point()
-        except LookupError as exc:
-            self.notify(str(exc), severity="warning")
+        point = self._fork_point("move the timeline cursor to where the fork starts ([ { home), then R")
+        if point is None:
             return
         path, phase = point.path, point.phase
         missing = _missing_from(self.entry.flow, path)
@@ -1596,6 +1591,7 @@ class FlytApp(App[None]):
             self.notify(f"cannot fork: {missing}", severity="error", timeout=8)
             return
         store = travel.store()
+        assert travel.cursor is not None  # _fork_point found a place
         moment = travel.timeline.moment(travel.cursor)
         origin = Origin(travel.run, moment.step + 1, moment.words)
         self._start_run(
@@ -1652,21 +1648,26 @@ class FlytApp(App[None]):
         self.status.set_reload(f"opening {module.name} to fork", "yellow")
         self._load(None)
 
+    def _fork_point(self, where: str) -> ForkPoint | None:
+        """Where a fork from the timeline cursor starts; ``None`` (and the reason shown, or
+        ``where`` to put the cursor) when there is no such place."""
+        if self.travel.cursor is None:
+            self.notify(where, severity="warning")
+            return None
+        try:
+            return self.travel.fork_point()
+        except LookupError as exc:
+            self.notify(str(exc), severity="warning")
+            return None
+
     def action_edit_result(self, which: str = "") -> None:
         """At a past checkpoint, edit (as JSON) the prep or exec result a fork from there starts
         with: before exec the prep result, before post the exec result (or ``which``)."""
         from .screens.value_editor import ValueEditor
 
         travel = self.travel
-        if travel.cursor is None:
-            self.notify(
-                "move the timeline cursor to a node's exec or post checkpoint ([ ] { }), then E", severity="warning"
-            )
-            return
-        try:
-            point = travel.fork_point()
-        except LookupError as exc:
-            self.notify(str(exc), severity="warning")
+        point = self._fork_point("move the timeline cursor to a node's exec or post checkpoint ([ ] { }), then E")
+        if point is None:
             return
         node = "/".join(point.path[1:]) or point.path[-1]
         if not point.results:

@@ -96,4 +96,11 @@ class StatusBar(Static):
         return text
 
     def _render_line(self) -> None:
-        self.update(self._line(), layout=False)  # always one line
+        line = self._line()
+        width = self.size.width
+        if width and line.cell_len > width:  # cut where the pane ends, with "…" (never silently)
+            line.truncate(width, overflow="ellipsis")
+        self.update(line, layout=False)  # always one line
+
+    def on_resize(self) -> None:
+        self._render_line()

@@ -279,3 +279,14 @@ async def test_leaving_the_app_while_a_fork_runs_raises_nothing_from_late_ticks_
         await wait_for(pilot, lambda: app.runs == 2 and bool(app.session.events or app.history.steps))
         app.session.stop()
     assert app.return_code in (None, 0)
+
+
+async def test_a_status_line_too_long_for_a_narrow_terminal_ends_in_an_ellipsis():
+    app = app_for()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await run_to_the_end(pilot)
+        await pilot.press("home", "right_curly_bracket", "right_curly_bracket")
+        assert len(app.status.plain) > 100  # the whole line: state, flow, the keys' hint
+        shown = str(app.status.render())
+        assert len(shown) <= app.status.size.width and shown.endswith("…")
+        assert shown.startswith(" viewing step 3/5 (turn · prep)")

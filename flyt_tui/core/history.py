@@ -59,6 +59,7 @@ NodeKey = tuple[tuple[str, ...], int]
 # Bounds: how much of a busy run the UI keeps per tick and overall.
 RECENT_EVENTS = 256  # the ring of recent events
 LOG_LINES_PER_TICK = 40  # entries handed to each log per tick (the rest are counted)
+UNTIMED = -1.0  # a node duration no phase of this run measured
 MAX_NODE_RECORDS = 5000  # records for paths not in the graph (dynamic flows) are capped
 _RESOLVE_CACHE_LIMIT = 20000
 ITERATION_STORES = 256  # BatchFlow iterations whose writes are kept (the latest ones)
@@ -135,7 +136,7 @@ class NodeRecord:
     runs: int = 0  # executions finished (ok or failed)
     action: str | None = None  # the latest action
     next_node: str | None = None
-    duration: float = 0.0  # the latest execution: sum of its phase durations
+    duration: float = 0.0  # the latest execution: sum of its phase durations (UNTIMED: none ran)
     attempt: int = 0  # the latest failed attempt (retrying)
     max_attempts: int = 0
     error: BaseException | None = None  # the latest retry or failure error
@@ -574,11 +575,13 @@ class RunHistory:
                 summary.phase = ""
                 summary.action = _ACTION(record)
                 summary.next_node = _NEXT(record)
-                summary.duration = sum(
+                phases = [
                     phase_event.duration
                     for phase_event in (summary.prep, summary.exec, summary.post)
                     if phase_event is not None and phase_event.time >= summary.started
-                )
+                ]
+                # none: a flow a fork started inside (its own phases never ran in this run)
+                summary.duration = sum(phases) if phases else UNTIMED
             elif kind is ExecFailed:
                 attempt, max_attempts, error, wait = _RETRY(record)
                 summary.attempt = attempt

@@ -21,7 +21,7 @@ from flyt_engine.graph import Graph, GraphNode, kind_of
 from flyt_engine.node import Node
 
 from ..core.format import error_line, format_duration, user_error
-from ..core.history import NodeKey, NodeRecord, NodeState, RunHistory
+from ..core.history import UNTIMED, NodeKey, NodeRecord, NodeState, RunHistory
 
 _BADGES = {"flow": "flow", "batch_node": "batch", "batch_flow": "batch flow"}
 _ICONS = {
@@ -363,7 +363,7 @@ class FlowTree(Tree[TreeItem]):
             out.append(f"→ {record.action}", style="green")
         if record.fallback:
             out.append("  fallback used", style="magenta")
-        if not self.stable:
+        if not self.stable and record.duration != UNTIMED:
             out.append(f"  {format_duration(record.duration)}", style="dim")
         if record.runs > 1:
             out.append(f"  ×{record.runs}", style="dim")

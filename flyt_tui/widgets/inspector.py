@@ -29,7 +29,7 @@ from textual.widgets.tree import TreeNode
 from flyt_engine import SharedStore
 
 from ..core.format import error_line, format_duration, type_name, user_error
-from ..core.history import NodeRecord, NodeState
+from ..core.history import UNTIMED, NodeRecord, NodeState
 from ..core.outline import Part, can_open, parts_of
 from ..core.rendering import PENDING, RENDERER
 from ..core.source import PhaseSource
@@ -379,7 +379,7 @@ class Inspector(Tree[ValueSlot | None]):
         state = record.state
         if state == NodeState.DONE:
             words = "done"
-            if not self.stable:
+            if not self.stable and record.duration != UNTIMED:
                 words += f" in {format_duration(record.duration)}"
             if record.runs > 1:
                 words += f", ran {record.runs}×"

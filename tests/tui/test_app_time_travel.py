@@ -4,6 +4,7 @@ provenance with p, earlier runs kept, and a fork refused after a reload removed 
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -290,3 +291,24 @@ async def test_a_status_line_too_long_for_a_narrow_terminal_ends_in_an_ellipsis(
         shown = str(app.status.render())
         assert len(shown) <= app.status.size.width and shown.endswith("…")
         assert shown.startswith(" viewing step 3/5 (turn · prep)")
+
+
+async def test_a_fork_shows_no_made_up_time_for_the_flow_it_started_inside():
+    app = FlytApp(AGENT, watch=False, overrides={"pace": 0})  # durations shown
+    async with app.run_test(size=SIZE) as pilot:
+        await run_to_the_end(pilot)
+        await pilot.press("home")
+        while app.status.state_text != "viewing step 7/9 (calculate · exec)":
+            await pilot.press("right_square_bracket")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: app.runs == 2 and app.session is not None and app.session.finished)
+        await wait_state(pilot, "done")
+        tree = app.flow_tree
+
+        def label(name: str) -> str:
+            line = tree.node_line(tree.find_key(name))
+            assert line is not None
+            return tree.label_for(line.data).plain
+
+        assert label("agent_loop").endswith("→ answer")  # its phases never ran in the fork: no time
+        assert re.search(r"→ decide  \d", label("calculate"))  # exec and post ran: timed

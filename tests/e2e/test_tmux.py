@@ -1,4 +1,5 @@
-"""End to end: the real ``flyt-tui`` on the ETL sample in a 160×48 tmux pane, driven by keys."""
+"""End to end: the real ``flyt-tui`` on the ETL sample in a 160×48 tmux pane, driven by keys:
+a run, a fork from a past step, an error pause, recording and reopening."""
 
 from __future__ import annotations
 
@@ -75,6 +76,15 @@ def test_run_the_etl_sample_in_tmux():
         assert "✓ load" in screen
         assert "fallback used" in screen
         assert "Retries (5)" in screen
+        # One fork: back to transform's exec, R runs again from there (extract is not run again).
+        for key in ("Home", "}", "}", "}", "}", "]"):
+            _tmux("send-keys", "-t", session, key)
+        screen = _wait_screen(session, lambda s: "viewing step 5/7 (transform · exec)" in _status_line(s), 10)
+        _tmux("send-keys", "-t", session, "R")
+        screen = _wait_screen(
+            session, lambda s: "forked from run 1 at step 5" in s and _status_line(s).lstrip().startswith("done"), 30
+        )
+        assert "run 2" in screen and "46/46" in screen
         # One error pause: e breaks where notify is about to fail and fall back.
         _tmux("send-keys", "-t", session, "e")
         _tmux("send-keys", "-t", session, "r")

@@ -7,6 +7,11 @@ There is no LLM here: the policy is a few scripted rules over the store, so ever
 the same four turns, each with a short delay, and stepping through it shows the loop well.
 A max_turns guard makes decide answer anyway when the loop runs too long.
 
+Time travel and forks: run it (r), go back three node steps ({ three times, to
+calculate · prep), edit `notes` in the store (enter) and fork (R): the agent goes on from
+what you wrote. Or move on to calculate · post (]), press E, give another density and R:
+the answer uses yours, and calculate's exec does not run again.
+
 Run it:
     flyt-tui sample_flows/agent_loop.py
     flyt-tui --headless sample_flows/agent_loop.py --set question='"What is the population density of Norway?"'

@@ -1458,7 +1458,7 @@ class FlytApp(App[None]):
         self._store_view = None
         table = self.store_table
         # the store at a checkpoint is the writes made by then: the same count, the same rows
-        same_store = None if travel.edits else (id(travel), timeline.writes_until(cursor))
+        same_store = None if travel.edits else (travel.run, id(travel), timeline.writes_until(cursor))
         table.show_moment(same_store, rows, {str(key) for key in changed if key in store})
         run = f"run {travel.run} · " if travel is not self._newest else ""
         table.border_title = f"SharedStore · {run}{travel.position_words()}"

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from operator import itemgetter
 from typing import Any
 
+Record = tuple[Any, ...]  # (EventClass, (run_id, path, node, node_id), time, *kind_fields)
+
 _new = tuple.__new__
 _BASE = ("run_id", "path", "node", "node_id", "time")
 

@@ -11,13 +11,14 @@ every worker only posts messages.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from rich.text import Text
 from textual import on, work
@@ -75,6 +76,21 @@ _WORKER_WORDS = {"watch": "hot reload", "load": "loading", "run": "the run"}
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+Handler = TypeVar("Handler", bound=Callable[..., None])
+
+
+def _while_open(handler: Handler) -> Handler:
+    """A message handler that does nothing once the app is closing (``FlytApp.closing``):
+    a worker's news or a widget's message arriving while the screen is torn down."""
+
+    @functools.wraps(handler)
+    def guarded(self: FlytApp, *args: Any) -> None:
+        if not self.closing:
+            handler(self, *args)
+
+    return cast(Handler, guarded)
 
 
 class FlytApp(App[None]):
@@ -334,10 +350,9 @@ class FlytApp(App[None]):
         except RecordingError as exc:
             self.post_message(LoadFailed(LoadError(str(exc), "", self.path), False))
 
+    @_while_open
     def on_recording_opened(self, message: RecordingOpened) -> None:
         """Show the recorded flow and play its run into the view, as a live run is shown."""
-        if self.closing:  # a worker's news arriving as the app shuts down
-            return
         from types import ModuleType
 
         from .core.loading import EntryOrigin
@@ -391,9 +406,8 @@ class FlytApp(App[None]):
         )
         return True
 
+    @_while_open
     def on_module_loaded(self, message: ModuleLoaded) -> None:
-        if self.closing:  # a worker's news arriving as the app shuts down
-            return
         loaded = message.loaded
         self.loaded = loaded
         self.load_error = None
@@ -417,9 +431,8 @@ class FlytApp(App[None]):
             travel.cursor = cursor
             self.action_fork()
 
+    @_while_open
     def on_load_failed(self, message: LoadFailed) -> None:
-        if self.closing:  # a worker's news arriving as the app shuts down
-            return
         error = message.error
         if self._fork_after_load is not None:  # the module of a recording did not load: stay on the recording
             self._fork_after_load = None
@@ -510,9 +523,8 @@ class FlytApp(App[None]):
         for paths in watch_python_files(directory, stop):
             self.post_message(FilesChanged(set(paths)))
 
+    @_while_open
     def on_files_changed(self, message: FilesChanged) -> None:
-        if self.closing:  # a worker's news arriving as the app shuts down
-            return
         if not self._is_relevant(message.paths):
             return
         if self._run_active():
@@ -657,9 +669,8 @@ class FlytApp(App[None]):
         session.run_blocking(mode, target=target)
         self.post_message(RunEnded(session))
 
+    @_while_open
     def on_run_ended(self, message: RunEnded) -> None:
-        if self.closing:  # a worker's news arriving as the app shuts down
-            return
         session = message.session
         if session is not self.session:
             return  # an old run finishing after a restart
@@ -1017,9 +1028,8 @@ class FlytApp(App[None]):
             self.action_edit_value()
 
     @on(DataTable.RowHighlighted, "#store")
+    @_while_open
     def _on_store_highlight(self, message: DataTable.RowHighlighted) -> None:
-        if self.closing:
-            return
         if self.store_table.has_focus and message.row_key.value is not None:
             self._inspected_value = message.row_key.value
             self._show_store_value()

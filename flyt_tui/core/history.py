@@ -40,6 +40,7 @@ from flyt_engine.events import (
     NodeStarted,
     PhaseFinished,
     PhaseStarted,
+    Record,
     RunFinished,
     RunStarted,
     StoreChanged,
@@ -65,9 +66,6 @@ _RESOLVE_CACHE_LIMIT = 20000
 ITERATION_STORES = 256  # BatchFlow iterations whose writes are kept (the latest ones)
 FAILED_ITEMS = 1000  # failed batch items kept per batch, to be opened (the first ones)
 RECENT_ITEMS = 100  # items that succeeded kept per batch (the latest ones)
-
-
-Record = tuple[Any, ...]  # (EventClass, (run_id, path, node, node_id), time, *fields)
 
 
 _PATH = path_of

@@ -32,6 +32,7 @@ from flyt_engine.events import (
     NodeStarted,
     PhaseFinished,
     PhaseStarted,
+    Record,
     RunFinished,
     RunStarted,
     StoreChanged,
@@ -42,8 +43,6 @@ from .format import error_line, safe_repr
 INSTALL = "pip install 'flyt-python[otel]'"
 MAX_QUEUE = 50_000  # ended spans waiting for the exporter; beyond that they are dropped (and counted)
 EXPORT_BATCH = 512
-
-Record = tuple[Any, ...]
 
 
 class OtelMissing(RuntimeError):

@@ -49,6 +49,7 @@ from flyt_engine.events import (
     NodeStarted,
     PhaseFinished,
     PhaseStarted,
+    Record,
     RunFinished,
     RunStarted,
     StoreChanged,
@@ -67,8 +68,6 @@ _DELETED = int(WriteFlag.DELETED)
 _SAFE = 1 << 53  # ints JSON readers keep exactly
 MAX_PENDING = 200_000  # records waiting for the writer (about 20 MB) before feed waits for it
 _TEXT = TEXT_LIMIT
-
-Record = tuple[Any, ...]
 
 
 def is_recording(path: str | Path) -> bool:

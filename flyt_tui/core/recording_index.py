@@ -21,6 +21,7 @@ from flyt_engine.events import (
     NodeFailed,
     NodeFinished,
     NodeStarted,
+    Record,
     RunFinished,
     RunStarted,
     StoreChanged,
@@ -35,7 +36,6 @@ from .snapshots import Kept
 from .tagged import decode
 from .timeline import Timeline
 
-Record = tuple[Any, ...]
 # A line with one of these ops is made into records (the history shows each): a failed
 # attempt, a fallback, a failure, a batch. Found in the raw bytes (a value that merely
 # looks like one only takes the slower way).

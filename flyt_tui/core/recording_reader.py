@@ -28,6 +28,7 @@ from flyt_engine.events import (
     NodeStarted,
     PhaseFinished,
     PhaseStarted,
+    Record,
     RunFinished,
     RunStarted,
     StoreChanged,
@@ -37,7 +38,6 @@ from .recording import FORMAT, PHASES, VERSION
 from .snapshots import Kept, Prefix, WriteFlag
 from .tagged import TAG, decode, decode_error
 
-Record = tuple[Any, ...]
 HEAD_LINES = 8  # the header, graph and store come first: a bundle whose store is not among them is refused
 CHUNK_BYTES = 1 << 20  # lines are read and parsed about a megabyte at a time
 MAX_LINE = 64 << 20  # a longer line is skipped as garbage, never held whole

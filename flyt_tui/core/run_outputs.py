@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from flyt_engine import Node
+from flyt_engine.events import Record
 
 from .format import error_line
 from .recording import SUFFIX, RecordingWriter, start_recording
 from .snapshots import Kept
 from .timeline import Timeline
-
-Record = tuple[Any, ...]
 
 
 def numbered(path: Path | str, run: int, suffix: str) -> str:

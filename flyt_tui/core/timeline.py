@@ -29,6 +29,7 @@ from flyt_engine.events import (
     NodeStarted,
     PhaseFinished,
     PhaseStarted,
+    Record,
     RunStarted,
     StoreChanged,
     field_getter,
@@ -41,8 +42,6 @@ from .snapshots import Kept, KeptPairing, WriteFlag, thaw
 
 KEYFRAME_EVERY = 1024  # writes between two full copies of the store
 _WRITES_LOOKED_BACK = 4096  # results_known: past this many writes in a row, a step's post is assumed
-
-Record = tuple[Any, ...]
 
 
 class Mark(IntEnum):

@@ -25,6 +25,7 @@ from flyt_engine.events import (
     NodeStarted,
     PhaseFinished,
     PhaseStarted,
+    Record,
     RunFinished,
     RunStarted,
     StoreChanged,
@@ -32,8 +33,6 @@ from flyt_engine.events import (
 
 from .snapshots import Kept, WriteFlag, thaw
 from .timeline import Mark, Timeline
-
-Record = tuple[Any, ...]
 
 
 def timeline_records(

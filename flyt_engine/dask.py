@@ -43,7 +43,7 @@ from typing import Any
 
 try:
     import cloudpickle
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "flyt_engine.dask needs Dask: install the [dask] extra (pip install 'flyt-python[dask]')"
@@ -159,10 +159,14 @@ class DaskExecutor(Executor):
 
     ``submit`` returns a plain ``concurrent.futures.Future``: ``result``, ``exception``,
     ``add_done_callback`` and ``cancel`` (which cancels the Dask task) behave as usual.
-    Tasks are submitted with ``pure=False``; one relay thread collects finished tasks with
-    ``as_completed`` and fetches their outcomes in bulk (one ``gather`` per batch of
-    finished tasks, as ``client.gather`` does, instead of one per task: the driving
-    process hosts the scheduler of a local cluster, so its CPU time is the cluster's).
+    Tasks are submitted with ``pure=False``; one relay thread delivers their outcomes.
+
+    The relay is built to cost the client's event loop nothing per task: with a local
+    cluster that loop also runs the scheduler, and it is the bottleneck of a batch of
+    small items. So the relay does not wait with ``as_completed`` (a coroutine per task on
+    that loop); it reads the tasks' ``status`` from its own thread, every few milliseconds
+    while tasks finish and less often while none do, and fetches the outcomes of all the
+    tasks it found finished with one ``gather`` (as ``client.gather`` does).
     """
 
     def __init__(self, client: Client, *, cluster: Any = None, owns_client: bool = False) -> None:
@@ -172,7 +176,6 @@ class DaskExecutor(Executor):
         self._pending: dict[Any, tuple[Any, Future[Any]]] = {}  # task key → (Dask future, our future)
         self._lock = threading.Lock()
         self._shutdown = False
-        self._completed = as_completed([], loop=client.loop)
         self._wake = threading.Event()
         self._relay_thread: threading.Thread | None = None
 
@@ -190,9 +193,11 @@ class DaskExecutor(Executor):
         """
         self._check_open()
         futures: list[Future[Any]] = []
-        for start in range(0, len(calls), _MAP_SLICE):  # the first tasks start while the rest are pickled
-            codes, datas = _dumps_calls(calls[start : start + _MAP_SLICE])
+        start, size = 0, _MAP_SLICE
+        while start < len(calls):  # the first tasks start while the rest are pickled
+            codes, datas = _dumps_calls(calls[start : start + size])
             futures += self._track(self.client.map(_run_payload, codes, datas, pure=False))
+            start, size = start + size, size * 4  # fewer, bigger graphs: each costs the scheduler
         return futures
 
     def slots(self) -> int:
@@ -249,7 +254,6 @@ class DaskExecutor(Executor):
                 self._relay_thread.start()
         for local in futures:
             local.add_done_callback(self._forward_cancel)
-        self._completed.update(tasks)
         self._wake.set()
         return futures
 
@@ -261,23 +265,37 @@ class DaskExecutor(Executor):
 
     def _relay(self) -> None:
         """Deliver the outcomes of finished tasks, a batch at a time, until shut down."""
+        gap = _POLL_GAP
         while True:
-            self._wake.wait()
-            self._wake.clear()
-            for batch in self._completed.batches():  # ends when nothing is pending
-                if len(batch) < _GATHER_AT_LEAST and self._completed.count() > len(batch):
-                    time.sleep(_GATHER_WAIT)  # let a few more finish: one gather for all of them
-                    batch = batch + self._completed.next_batch(block=False)
+            with self._lock:
+                tasks = [task for task, _ in self._pending.values()]
+            if not tasks:
+                if self._shutdown:
+                    return
+                self._wake.wait()  # set by _track and shutdown
+                self._wake.clear()
+                gap = _POLL_GAP
+                continue
+            scan_started = time.perf_counter()
+            finished = [task for task in tasks if task.status in _SETTLED]
+            if finished:
+                gap = _POLL_GAP
                 try:
-                    self._deliver(batch)
+                    self._deliver(finished)
                 except BaseException as exc:  # never let the relay die: fail what it was handling
-                    for task in batch:
-                        _, local = self._pending.pop(task.key, (None, None))
-                        if local is not None and not local.done():
-                            _settle(local, None, WorkerLost(f"could not collect the outcome: {exc!r}"))
-                batch = None  # hold no Dask future while waiting: it would keep its result on a worker
-            if self._shutdown and not self._pending:
-                return
+                    self._fail(finished, exc)
+            else:  # wait longer while nothing finishes, and never spend more than ~5% on scanning
+                gap = min(2 * gap, max(_POLL_GAP_IDLE, 20 * (time.perf_counter() - scan_started)))
+            tasks = finished = []  # hold no Dask future while waiting: it would keep its result on a worker
+            if self._wake.wait(gap):
+                self._wake.clear()
+
+    def _fail(self, tasks: list[Any], exc: BaseException) -> None:
+        for task in tasks:
+            with self._lock:
+                _, local = self._pending.pop(task.key, (None, None))
+            if local is not None and not local.done():
+                _settle(local, None, WorkerLost(f"could not collect the outcome: {exc!r}"))
 
     def _deliver(self, tasks: list[Any]) -> None:
         finished = [task for task in tasks if task.status == "finished"]
@@ -343,11 +361,13 @@ def dumps(obj: Any) -> bytes:
     return dumps_many([obj])[0]
 
 
-_MAP_SLICE = 128
-# Coalescing outcomes: a gather is one round trip to each worker holding a result, so a
-# handful of finished tasks waits this long for company (the items themselves are not held).
-_GATHER_AT_LEAST = 16
-_GATHER_WAIT = 0.003
+_MAP_SLICE = 128  # the first client.map of a batch; each next one is 4 times bigger
+# The relay's scans: every 3 ms while tasks finish (the finished ones of each scan share one
+# gather, a round trip to each worker holding a result), doubling up to 50 ms while none do.
+_POLL_GAP = 0.003
+_POLL_GAP_IDLE = 0.05
+# A Dask future's statuses that end a task ("lost" does not: Dask computes it again).
+_SETTLED = frozenset({"finished", "error", "cancelled"})
 
 
 def _dumps_calls(calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> tuple[list[bytes], list[bytes]]:
@@ -461,7 +481,7 @@ def _run_payload(code: bytes, data: bytes) -> bytes:
     itself carries is a failure of the cluster (see ``_relay``).
     """
     try:
-        fn = pickle.loads(code)
+        fn = _loaded_code(code)
         args, kwargs = pickle.loads(data)
     except BaseException as exc:
         error: BaseException = FlytError(
@@ -480,6 +500,28 @@ def _run_payload(code: bytes, data: bytes) -> bytes:
             f"the item's result, a {type(value).__name__}, cannot be sent back from the Dask worker: {error_text(exc)}"
         )
         return _pack_error(error, exc)
+
+
+_code_lock = threading.Lock()
+_code_by_bytes: dict[bytes, Any] = {}
+_CODE_KEPT = 16
+
+
+def _loaded_code(code: bytes) -> Any:
+    """On the worker: the call's code, unpickled once per worker for all the items that
+    share it (every item of a batch sends the same bytes). Unpickling a function shipped
+    by value rebuilds it, its module's globals included, which cost more than running a
+    small item; the items of a batch now share one copy per worker, as threads share one
+    module in the driving process. The last few codes are kept, so a reloaded flow
+    (different bytes) gets its own."""
+    fn = _code_by_bytes.get(code)
+    if fn is None:
+        fn = pickle.loads(code)
+        with _code_lock:
+            if len(_code_by_bytes) >= _CODE_KEPT:
+                del _code_by_bytes[next(iter(_code_by_bytes))]
+            _code_by_bytes[code] = fn
+    return fn
 
 
 def _without_tracebacks(error: BaseException) -> BaseException:

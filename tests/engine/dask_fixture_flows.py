@@ -4,6 +4,7 @@ executor ships this module's code by value."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import uuid
@@ -66,6 +67,14 @@ def sleep_then_echo(ctx: Context, item: tuple[str, float]) -> float:
     while time.monotonic() < deadline and not stop.exists():
         time.sleep(0.02)
     return seconds
+
+
+_runs = itertools.count(1)
+
+
+def runs_of_this_copy(ctx: Context, item: Any) -> tuple[int, int]:
+    """The worker's pid, and how many items this copy of the module's code has run."""
+    return os.getpid(), next(_runs)
 
 
 def die_on_request(ctx: Context, item: str) -> str:

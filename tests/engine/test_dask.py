@@ -7,6 +7,7 @@ death test runs last: it kills a worker, which the nanny then restarts.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib.util
 import json
@@ -122,6 +123,56 @@ def test_submits_are_not_pure(executor, flows):
     shared = SharedStore({"items": ["same"] * 6})
     run(BatchNode(flows.token, True, executor=executor), shared)
     assert len(set(shared.get("results"))) == 6
+
+
+def test_waiting_for_tasks_puts_nothing_per_task_on_the_client_loop(executor, flows, tmp_path):
+    """A local cluster's scheduler runs on the client's event loop: waiting for a batch
+    must not add a coroutine per task there (``as_completed`` did, and slowed the cluster)."""
+
+    async def task_count() -> int:
+        return len(asyncio.all_tasks())
+
+    def loop_tasks() -> int:
+        return asyncio.run_coroutine_threadsafe(task_count(), executor.client.loop.asyncio_loop).result(10)
+
+    before = loop_tasks()
+    calls = [(flows.sleep_then_echo, (None, (str(tmp_path), 60))) for _ in range(40)]
+    futures = executor.submit_batch(calls)
+    try:
+        assert wait_until(lambda: scheduler_task_count(executor) >= 40)
+        assert loop_tasks() - before < 10
+    finally:
+        (tmp_path / "stop").touch()
+    assert [future.result(timeout=30) for future in futures] == [60] * 40
+
+
+def test_a_big_batch_goes_to_the_scheduler_in_a_few_graphs(executor, flows, monkeypatch):
+    """The first graph is small, so the workers start while the rest is pickled; the rest
+    goes in few graphs, since each costs the scheduler."""
+    sizes: list[int] = []
+    real_map = executor.client.map
+
+    def counting_map(fn, *iterables, **kwargs):
+        sizes.append(len(iterables[0]))
+        return real_map(fn, *iterables, **kwargs)
+
+    monkeypatch.setattr(executor.client, "map", counting_map)
+    futures = executor.submit_batch([(flows.token, (None, index)) for index in range(700)])
+    assert len({future.result(timeout=60) for future in futures}) == 700
+    assert sum(sizes) == 700
+    assert sizes[0] <= 128 and len(sizes) <= 3
+
+
+def test_the_items_of_a_batch_share_one_copy_of_the_code_per_worker(executor, flows):
+    """Unpickling code shipped by value rebuilds it, module globals included: once per
+    worker, not once per item (at most one extra copy per worker thread that raced)."""
+    shared = SharedStore({"items": list(range(24))})
+    run(BatchNode(flows.runs_of_this_copy, True, executor=executor), shared)
+    runs = shared.get("results")
+    assert os.getpid() not in {pid for pid, _ in runs}
+    first_items = [count for _, count in runs if count == 1]
+    assert len(first_items) <= 4  # 2 workers × 2 threads
+    assert max(count for _, count in runs) >= 24 // 4
 
 
 # -- BatchNode ----------------------------------------------------------------------------------------------

@@ -87,6 +87,9 @@ class _SafeRepr(reprlib.Repr):
     repr_bytearray = repr_bytes
 
     def repr_instance(self, x: Any, level: int) -> str:
+        builtin = _builtin_repr_of(type(x))
+        if builtin is not None:  # a subclass of a builtin container that keeps its repr: bounded too
+            return builtin(self, x, level)
         try:
             text = repr(x)
         except Exception as exc:
@@ -97,6 +100,23 @@ class _SafeRepr(reprlib.Repr):
 
 
 _REPRS: dict[int, _SafeRepr] = {}
+_CONTAINER_REPRS: tuple[tuple[type, Any], ...] = (
+    (dict, _SafeRepr.repr_dict),
+    (list, reprlib.Repr.repr_list),
+    (tuple, reprlib.Repr.repr_tuple),
+    (set, _SafeRepr.repr_set),
+    (frozenset, _SafeRepr.repr_frozenset),
+)
+
+
+def _builtin_repr_of(kind: type) -> Any:
+    """The bounded repr of the builtin container ``kind`` derives from, when ``kind`` does
+    not define its own ``__repr__`` (``class Rows(list)``, the engine's ``BatchItems``);
+    ``reprlib`` would otherwise call ``repr()`` on it whole, however big."""
+    for base, bounded in _CONTAINER_REPRS:
+        if issubclass(kind, base) and getattr(kind, "__repr__", None) is base.__repr__:
+            return bounded
+    return None
 
 
 def _qualname(value: Any) -> str:
@@ -152,6 +172,8 @@ def _pretty(value: Any, width: int, max_lines: int) -> list[str]:
         size = len(value)
         if size == 0:
             return ["{}"]
+        if max_lines < 2:  # no room for keys: the repr, cut to the line
+            return [safe_repr(value, width)]
         lines = [f"{type_name(value)} · {size} key{'s' if size != 1 else ''}"]
         room = max_lines - 1
         for key in islice(value, room if size <= room else room - 1):

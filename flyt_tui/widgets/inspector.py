@@ -394,8 +394,14 @@ class Inspector(Tree[ValueSlot | None]):
 
 
 def _shows_all(summary: str, value: Any) -> bool:
-    """Whether a value's one-line summary is its whole repr (not cut, not ``dict · 3 keys``)."""
-    return not summary.endswith("…") and not summary.startswith(f"{type_name(value)} · ") and summary != PENDING
+    """Whether a value's one-line summary is its whole repr (not cut, not ``dict · 3 keys``,
+    no ``...`` standing for the items a container's repr leaves out)."""
+    return (
+        not summary.endswith("…")
+        and "..." not in summary
+        and not summary.startswith(f"{type_name(value)} · ")
+        and summary != PENDING
+    )
 
 
 def _cut(text: str, width: int) -> str:

@@ -52,6 +52,57 @@ def test_safe_repr_does_not_sort_or_walk_big_containers():
     assert safe_repr(set(big)).endswith("...}") and compared == []
 
 
+class Counted:
+    """An item that counts how often its repr is asked for."""
+
+    calls = 0
+
+    def __repr__(self):
+        Counted.calls += 1
+        return "c"
+
+
+def test_subclasses_of_builtin_containers_are_bounded_too():
+    """A ``list``/``dict``/... subclass that keeps the builtin repr (the engine's BatchItems,
+    the inspector's store view, a user's ``class Rows(list)``) is shown as its base is:
+    reprlib alone would call ``repr()`` on the whole of it."""
+
+    class Rows(list):
+        pass
+
+    class Table(dict):
+        pass
+
+    class Bag(tuple):
+        pass
+
+    Counted.calls = 0
+    assert safe_repr(Rows(Counted() for _ in range(10_000))) == "[c, c, c, c, c, c, c, c, c, c, ...]"
+    assert safe_repr(Table(rows=Rows(Counted() for _ in range(10_000)))).endswith("c, ...]}")
+    assert safe_repr(Bag((Counted(),))) == "(c,)"
+    assert Counted.calls == 21
+
+    class Shown(list):
+        def __repr__(self):
+            return "Shown!"
+
+    assert safe_repr(Shown([1])) == "Shown!"  # a repr of its own is the class's to give
+
+
+def test_a_one_line_summary_of_a_dict_does_not_walk_it():
+    """Asked for one line, a dict (or a dict subclass: the inspector's store) is its repr,
+    cut; it used to fall back on a full ``repr()`` of the value."""
+
+    class Store(dict):
+        pass
+
+    Counted.calls = 0
+    big = Store(items=[Counted() for _ in range(10_000)])
+    assert pretty_lines(big, width=60, max_lines=1) == ["{'items': [c, c, c, c, c, c, c, c, c, c, ...]}"]
+    assert Counted.calls == 10
+    assert pretty_lines({"a": 1}, width=60, max_lines=1) == ["{'a': 1}"]
+
+
 def test_pretty_lines_one_per_key_or_item():
     lines = pretty_lines({"a": 1, "b": [1, 2]}, width=40)
     assert lines == ["dict · 2 keys", "  'a': 1", "  'b': [1, 2]"]

@@ -10,6 +10,9 @@ timeline, timeline keys are pressed one at a time (``[`` and ``{`` back from the
 new moment and the next frame is drawn (Textual draws at most 60 a second, so the wait for
 the frame tick counts). The p95 is the row; the note gives the UI thread's CPU time over
 the same spans: the work without that wait.
+
+During the run, a probe on the app's event loop times how late a 10 ms sleep wakes: how
+long a key would wait while the UI folds a run that outpaces it (in ``tui_memory``'s note).
 """
 
 from __future__ import annotations
@@ -43,7 +46,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-async def run_in_app(path: Path, timeout: float) -> dict[str, float]:
+async def loop_lag(lags: list[float], every: float = 0.01) -> None:
+    """How late the app's event loop wakes a 10 ms sleep, in ms, until cancelled: how long
+    a key pressed at that moment would have waited."""
+    while True:
+        asked = time.perf_counter()
+        await asyncio.sleep(every)
+        lags.append(max(0.0, time.perf_counter() - asked - every) * 1000)
+
+
+async def run_in_app(path: Path, timeout: float) -> dict[str, Any]:
     from flyt_tui.app import FlytApp
 
     from .tui_rows import SIZE, current_session, run_shown_done, send_key, tree_text, wait_for
@@ -55,14 +67,19 @@ async def run_in_app(path: Path, timeout: float) -> dict[str, float]:
         before = peak_rss_mb()
         began = time.perf_counter()
         send_key(app, "r")
-        if not await wait_for(lambda: run_shown_done(app), timeout, poll=0.05):
-            raise RuntimeError(f"the run did not finish within {timeout:.0f} s")
+        lags: list[float] = []
+        probe = asyncio.create_task(loop_lag(lags))
+        try:
+            if not await wait_for(lambda: run_shown_done(app), timeout, poll=0.05):
+                raise RuntimeError(f"the run did not finish within {timeout:.0f} s")
+        finally:
+            probe.cancel()
         elapsed = time.perf_counter() - began
         session = current_session(app)
         steps = session.store.get("n")
         peak = peak_rss_mb()
         walls, cpus = await scrub_ms(app)
-    figures = {"peak_mb": peak, "before_run_mb": before, "seconds": elapsed, "steps": steps}
+    figures = {"peak_mb": peak, "before_run_mb": before, "seconds": elapsed, "steps": steps, "lag_ms": lags}
     return {**figures, "scrub_ms": walls, "scrub_cpu_ms": cpus}
 
 
@@ -134,7 +151,12 @@ def run_rows(wanted: set[str], quick: bool) -> list[Row]:
         return [unavailable(name, why) for name in ROWS if name in wanted]
     rows = []
     if "tui_memory" in wanted:
-        note = f"{steps:,}-step loop in the app ({figures['seconds']:.1f} s); {figures['before_run_mb']:.0f} MB before the run"
+        lags = figures["lag_ms"] or [0.0]
+        note = (
+            f"{steps:,}-step loop in the app ({figures['seconds']:.1f} s); {figures['before_run_mb']:.0f} MB before "
+            f"the run; the app's event loop answered late by {percentile(lags, 95):.0f} ms p95, "
+            f"{max(lags):.0f} ms at most"
+        )
         rows.append(absolute("tui_memory", figures["peak_mb"], note))
     if "tt_scrub" in wanted:
         scrub = figures["scrub_ms"]

@@ -67,6 +67,10 @@ from .widgets.timeline_strip import TimelineStrip
 
 _MISSING = object()  # a store key that is not there
 TICK_SECONDS = 1 / 30  # how often the run's records are drained and folded
+# Records a run may queue ahead of the screen before it is held back: the UI folds them in
+# one drain, so this bounds how long the app stops answering keys while a fast loop streams
+# (a few tenths of a second here; at 500,000 it was over a second), and its memory.
+UI_BACKLOG_LIMIT = 100_000
 INSPECT_EVERY = 0.1  # during a free run, how often the inspector follows the tree cursor
 KEEP_RUNS = 8  # earlier runs whose timelines stay inspectable
 
@@ -207,6 +211,7 @@ class FlytApp(App[None]):
         self._painted = False
         self._shown_pause: tuple[Any, ...] | None = None
         self._store_lit = False
+        self._tick_queued = False
         self._watch_stop: threading.Event | None = None
         self._log_filter: str | None = None
         self._inspected: NodeKey | None = None  # the node the inspector shows
@@ -603,6 +608,7 @@ class FlytApp(App[None]):
             prepare=lambda: fresh_store(initial),
             keep_values=True,
             start_at=start_at,
+            backlog_limit=UI_BACKLOG_LIMIT,
         )
         if self._newest.run:
             self.past_runs = [*self.past_runs[-(KEEP_RUNS - 1) :], self._newest]
@@ -770,6 +776,11 @@ class FlytApp(App[None]):
         """The current run's history (``view.history``)."""
         return self.view.history
 
+    def _queued_tick(self) -> None:
+        """The next drain for a run that outpaces the UI (see ``_tick``)."""
+        self._tick_queued = False
+        self._tick()
+
     def _tick(self) -> None:
         """Drain the run's records into the view; apply what is due, once."""
         session = self.session
@@ -791,12 +802,21 @@ class FlytApp(App[None]):
             session.pump(self.view.ingest)
         else:  # the values kept at the writes are taken after the records: each has its own
             session.pump(lambda records: self.view.ingest(records, snapshots.take()))
+        behind = session.gate.throttled
+        if behind and not self._tick_queued:
+            # The run waits for the UI: drain again at once, but by a timer, not a message,
+            # so that input and the screen's refresh get their turn in between.
+            self._tick_queued = True
+            self.set_timer(0.001, self._queued_tick)
         if self.recording is not None and not session.finished:
             self._show_reading(session)
-        due = self.view.take_due(time.monotonic(), urgent=paused_at is not None or session.finished)
+        due = self.view.take_due(time.monotonic(), urgent=paused_at is not None or session.finished, behind=behind)
         if due is not None:
             self._apply(due)
-        self._show_pause(session, paused_at)
+        if paused_at is not None or session.paused_at is None:
+            self._show_pause(session, paused_at)
+        # else the run paused after this drain: the next tick shows the pause, once the
+        # records up to it are folded (the status names an iteration's inputs from them)
         self._keep_viewing()
         if self._inspector_stale and time.monotonic() - self._inspector_shown_at >= INSPECT_EVERY:
             self._refresh_inspector()

@@ -16,6 +16,9 @@ from .core.history import RunHistory, Tick
 from .core.timeline import Timeline
 
 APPLY_SECONDS = 0.1  # how often the folded changes are shown while a run streams
+# ... and while the run outpaces the screen (it waits for the UI to drain): a frame costs
+# about what folding a few thousand records does, and the run is waiting for both
+APPLY_BEHIND_SECONDS = 0.5
 
 
 class RunView:
@@ -64,10 +67,12 @@ class RunView:
         else:
             self.pending.merge(tick)
 
-    def take_due(self, now: float, *, urgent: bool) -> Tick | None:
-        """The changes to show now, if it is time (``urgent``: the run paused or ended)."""
+    def take_due(self, now: float, *, urgent: bool, behind: bool = False) -> Tick | None:
+        """The changes to show now, if it is time (``urgent``: the run paused or ended;
+        ``behind``: the run waits for the UI, which shows less often)."""
         pending = self.pending
-        if pending is None or not (urgent or now - self.applied_at >= self.apply_every):
+        every = APPLY_BEHIND_SECONDS if behind else self.apply_every
+        if pending is None or not (urgent or now - self.applied_at >= every):
             return None
         self.pending = None
         self.applied_at = now

@@ -31,8 +31,8 @@ from flyt_engine.events import (
 from .breakpoints import BreakOn, Breakpoints, NodeBreakpoint, Pause
 from .snapshots import ValueSnapshots
 
-# Records waiting for the UI (about 60 MB) beyond which a run is held back at checkpoints:
-# far above what a busy run queues between two frames, so only a UI that stalls holds it back.
+# Records waiting for the drain (about 60 MB) beyond which a run is held back at
+# checkpoints: far above what a busy run queues between two drains.
 BACKLOG_LIMIT = 500_000
 
 # Once stop() was called, how long run_blocking waits for a flow stuck in code that
@@ -43,24 +43,35 @@ ABANDON_AFTER = 1.0
 class _GarbageCollection:
     """While runs are active, collect garbage when the UI drains instead of mid-run.
 
-    Events live from the engine's append to the UI's next drain (a frame). Collected
-    mid-run, each of them would be traversed and promoted through the generations: the
-    trap that makes an observed step 2.5 times slower. So while a run is active the
-    automatic collector is off and ``after_drain`` collects the young generations right
-    after each drain, when the queue is nearly empty, and all generations every ~100.
+    Records live from the engine's append to the UI's next drain. Collected mid-run, each
+    of them would be traversed and promoted through the generations: the trap that makes
+    an observed step 2.5 times slower. So while a run is active the automatic collector is
+    off and ``after_drain`` collects right after each drain, when the queue is nearly
+    empty: the young generation every time, the older ones every second or ten at most,
+    and less often when they cost more (each walks every record that survived into it):
+    each older generation takes at most ``SHARE`` of the time.
     """
 
-    def __init__(self) -> None:
+    MIDDLE_EVERY = 1.0  # seconds between two collections of generation 1, at least ...
+    FULL_EVERY = 10.0  # ... and between two full collections, at least
+    SHARE = 0.02
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._active = 0
         self._was_enabled = False
-        self._ticks = 0
+        self._middle_at = 0.0
+        self._full_at = 0.0
 
     def pause(self) -> None:
         with self._lock:
             if self._active == 0:
                 self._was_enabled = gc.isenabled()
                 gc.disable()
+                now = self._clock()
+                self._middle_at = now + self.MIDDLE_EVERY
+                self._full_at = now + self.FULL_EVERY
             self._active += 1
 
     def resume(self) -> None:
@@ -70,10 +81,19 @@ class _GarbageCollection:
                 gc.enable()
 
     def after_drain(self) -> None:
+        """Collect what is due; call it right after the UI drained the records."""
         if not self._active:
             return
-        self._ticks += 1
-        gc.collect(2 if self._ticks % 100 == 0 else 1 if self._ticks % 10 == 0 else 0)
+        now = self._clock()
+        if now >= self._full_at:
+            gc.collect(2)
+            self._full_at = now + max(self.FULL_EVERY, (self._clock() - now) / self.SHARE)
+            self._middle_at = now + self.MIDDLE_EVERY
+        elif now >= self._middle_at:
+            gc.collect(1)
+            self._middle_at = now + max(self.MIDDLE_EVERY, (self._clock() - now) / self.SHARE)
+        else:
+            gc.collect(0)
 
 
 GARBAGE = _GarbageCollection()
@@ -240,11 +260,13 @@ class RunSession:
         report_only: bool = False,
         keep_values: bool = False,
         start_at: StartAt | None = None,
+        backlog_limit: int = BACKLOG_LIMIT,
     ) -> None:
         """``prepare``, when given, makes the initial store on the run thread (a deep copy
         of a big initial store must not hold up the UI); it is merged over ``initial_store``.
         ``keep_values`` keeps each written value as it was at the write (``snapshots``, for
-        the timeline); ``start_at`` starts the run part-way (a fork)."""
+        the timeline); ``start_at`` starts the run part-way (a fork). Past ``backlog_limit``
+        records waiting for ``pump``, the run is held back at checkpoints."""
         if not isinstance(flow, Node):
             raise TypeError(f"RunSession runs a Node or Flow, not {type(flow).__name__}")
         self.flow = flow
@@ -273,7 +295,8 @@ class RunSession:
         self.gate = StepGate(breakpoints, break_on_error, report_only=report_only)
         self.gate.on_pause = self._paused
         self.gate.context = self._decision_context
-        self.gate.watch_backlog(self.events.__len__, BACKLOG_LIMIT)
+        self.backlog_limit = backlog_limit
+        self.gate.watch_backlog(self.events.__len__, backlog_limit)
         self.gate.points.has_fallback = _fallback_finder(flow)
         ctx, self._cancel = Context.background().with_cancel()
         self.gate.bind_cancellation(ctx.done())
@@ -446,10 +469,10 @@ class RunSession:
         batch = self.drain_records()
         count = len(batch)
         gate = self.gate
-        if count > BACKLOG_LIMIT:  # the UI fell that far behind: hold the run back at checkpoints
+        if count > self.backlog_limit:  # the UI fell that far behind: hold the run back at checkpoints
             if not gate.throttled:
                 gate.throttle(True)
-        elif gate.throttled and count < BACKLOG_LIMIT // 4:
+        elif gate.throttled and count < self.backlog_limit // 4:
             gate.throttle(False)
         gate.drained()
         if handle is not None and count:

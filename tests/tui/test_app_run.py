@@ -67,3 +67,31 @@ async def test_second_run_starts_clean():
         await wait_state(pilot, "failed")
         assert len(app.error_log.entries) == 1  # the log was cleared, then the new failure logged
         assert app.runs == 2
+
+
+async def test_a_run_that_outpaces_the_screen_waits_for_it_in_short_drains(monkeypatch):
+    """The UI folds what it drains in one go, without answering keys meanwhile. Once a run
+    outpaced it (the first drain past the limit holds the run back), the run queues at most
+    UI_BACKLOG_LIMIT records ahead of it (at 500,000 a drain of a fast loop took over a
+    second), and the app drains again at once while the run waits."""
+    from flyt_tui.app import UI_BACKLOG_LIMIT
+    from flyt_tui.core.session import RunSession
+
+    drained: list[int] = []
+    real_pump = RunSession.pump
+
+    def pump(self, *args, **kwargs):
+        drained.append(len(self.events))
+        return real_pump(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunSession, "pump", pump)
+    app = FlytApp(flow_path("fast_loop"), watch=False, stable_output=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("r")
+        await wait_state(pilot, "done", timeout=120)
+        assert app.session is not None and app.session.store.get("n") == 60_000
+        assert app.history.steps == 60_000 + 1  # and the flow's own step
+    assert max(drained) > UI_BACKLOG_LIMIT  # the run did outpace the screen ...
+    over = [count for count in drained if count > UI_BACKLOG_LIMIT + 20]
+    assert len(over) == 1  # ... and once held back, it queued one checkpoint's records past the limit at most

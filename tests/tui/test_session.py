@@ -244,3 +244,31 @@ def test_pump_throttles_only_when_a_tick_brings_too_much():
     session.run_blocking()
     session.pump()
     assert session.gate.throttled is False and session.gate.armed is False
+
+
+def test_the_ui_collects_old_garbage_by_time_not_by_drain(monkeypatch):
+    """A run that outpaces the UI makes it drain many times a second; the older
+    generations (each collection walks every record that survived into them) are still
+    collected at most every MIDDLE_EVERY / FULL_EVERY seconds."""
+    import gc
+
+    from flyt_tui.core import session as session_module
+
+    collected: list[int] = []
+    monkeypatch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
+    clock = [1000.0]
+    garbage = session_module._GarbageCollection(clock=lambda: clock[0])
+    garbage.pause()
+    try:
+        for _ in range(200):  # 200 drains within half a second
+            garbage.after_drain()
+            clock[0] += 0.0025
+        assert collected == [0] * 200
+        clock[0] += garbage.MIDDLE_EVERY
+        garbage.after_drain()
+        assert collected[-1] == 1
+        clock[0] += garbage.FULL_EVERY
+        garbage.after_drain()
+        assert collected[-1] == 2
+    finally:
+        garbage.resume()

@@ -42,3 +42,20 @@ def test_events_wait_for_the_events_tab_and_reset_clears_them():
     history = view.reset()
     assert history is view.history and history.steps == 0
     assert view.take_events() == []
+
+
+def test_a_run_that_outpaces_the_screen_is_shown_less_often():
+    """While the run waits for the UI (``behind``), a frame costs the run what folding
+    records does: the changes are shown every APPLY_BEHIND_SECONDS instead."""
+    from flyt_tui.view import APPLY_BEHIND_SECONDS
+
+    records = recorded(30)
+    view = RunView(apply_every=0.1)
+    view.ingest(records[:10])
+    assert view.take_due(10.0, urgent=False, behind=True) is not None
+    view.ingest(records[10:20])
+    assert view.take_due(10.2, urgent=False, behind=True) is None
+    assert view.take_due(10.2, urgent=False) is not None  # caught up: the usual rate again
+    view.ingest(records[20:])
+    assert view.take_due(10.2 + APPLY_BEHIND_SECONDS / 2, urgent=False, behind=True) is None
+    assert view.take_due(10.2 + APPLY_BEHIND_SECONDS, urgent=False, behind=True) is not None

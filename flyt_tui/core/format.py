@@ -102,8 +102,8 @@ class _SafeRepr(reprlib.Repr):
 _REPRS: dict[int, _SafeRepr] = {}
 _CONTAINER_REPRS: tuple[tuple[type, Any], ...] = (
     (dict, _SafeRepr.repr_dict),
-    (list, reprlib.Repr.repr_list),
-    (tuple, reprlib.Repr.repr_tuple),
+    (list, _SafeRepr.repr_list),
+    (tuple, _SafeRepr.repr_tuple),
     (set, _SafeRepr.repr_set),
     (frozenset, _SafeRepr.repr_frozenset),
 )

@@ -47,9 +47,9 @@ class _GarbageCollection:
     of them would be traversed and promoted through the generations: the trap that makes
     an observed step 2.5 times slower. So while a run is active the automatic collector is
     off and ``after_drain`` collects right after each drain, when the queue is nearly
-    empty: the young generation every time, the older ones every second or ten at most,
-    and less often when they cost more (each walks every record that survived into it):
-    each older generation takes at most ``SHARE`` of the time.
+    empty: the young generation every time; generation 1 at most once a second and all of
+    them at most once in ten, and less often when they cost more (each walks every record
+    that survived into it), so that each takes at most ``SHARE`` of the time.
     """
 
     MIDDLE_EVERY = 1.0  # seconds between two collections of generation 1, at least ...
@@ -86,14 +86,17 @@ class _GarbageCollection:
             return
         now = self._clock()
         if now >= self._full_at:
-            gc.collect(2)
-            self._full_at = now + max(self.FULL_EVERY, (self._clock() - now) / self.SHARE)
+            self._full_at = self._collect(2, now, self.FULL_EVERY)
             self._middle_at = now + self.MIDDLE_EVERY
         elif now >= self._middle_at:
-            gc.collect(1)
-            self._middle_at = now + max(self.MIDDLE_EVERY, (self._clock() - now) / self.SHARE)
+            self._middle_at = self._collect(1, now, self.MIDDLE_EVERY)
         else:
             gc.collect(0)
+
+    def _collect(self, generation: int, now: float, least: float) -> float:
+        """Collect ``generation``; returns when it is due next (its cost sets the spacing)."""
+        gc.collect(generation)
+        return now + max(least, (self._clock() - now) / self.SHARE)
 
 
 GARBAGE = _GarbageCollection()
@@ -295,7 +298,6 @@ class RunSession:
         self.gate = StepGate(breakpoints, break_on_error, report_only=report_only)
         self.gate.on_pause = self._paused
         self.gate.context = self._decision_context
-        self.backlog_limit = backlog_limit
         self.gate.watch_backlog(self.events.__len__, backlog_limit)
         self.gate.points.has_fallback = _fallback_finder(flow)
         ctx, self._cancel = Context.background().with_cancel()
@@ -469,10 +471,10 @@ class RunSession:
         batch = self.drain_records()
         count = len(batch)
         gate = self.gate
-        if count > self.backlog_limit:  # the UI fell that far behind: hold the run back at checkpoints
+        if count > gate.backlog_limit:  # the UI fell that far behind: hold the run back at checkpoints
             if not gate.throttled:
                 gate.throttle(True)
-        elif gate.throttled and count < self.backlog_limit // 4:
+        elif gate.throttled and count < gate.backlog_limit // 4:
             gate.throttle(False)
         gate.drained()
         if handle is not None and count:
